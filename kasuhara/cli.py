@@ -1,0 +1,210 @@
+"""The `kasuhara` command: a thin shell over the same calls the service makes."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+BATCH = 256
+
+
+def _open_in(path: str):
+    return sys.stdin if path == "-" else open(path, encoding="utf-8", errors="surrogateescape")
+
+
+def _open_out(path: str):
+    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")
+
+
+def _error_record(rid, code: str, message: str) -> dict:
+    return {"id": rid, "error": {"code": code, "message": message}}
+
+
+def parse_line(line: str):
+    """(Message | None, error record | None) for one JSON Lines input line."""
+    from kasuhara.models.messages import InputError, message_from_dict
+
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, _error_record(None, "invalid_json", f"line is not valid JSON: {e}")
+    rid = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+    try:
+        return message_from_dict(obj), None
+    except InputError as e:
+        return None, _error_record(rid, e.code, e.message)
+
+
+def cmd_score(args) -> int:
+    from kasuhara.models.engine import Engine
+    from kasuhara.models.messages import InputError, message_from_dict
+    from kasuhara.training.train import progress_bar
+
+    engine = Engine.load(args.model, args.policy)
+    if args.text is not None:
+        try:
+            msg = message_from_dict({"text": args.text, "subject": args.subject, "id": None})
+        except InputError as e:
+            print(f"error: {e.message}", file=sys.stderr)
+            return 2
+        result = engine.score(msg)
+        if args.json:
+            print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+        else:
+            print(render(result, engine))
+        return 0
+    if not args.input:
+        print("error: give --text or --input FILE (- for stdin)", file=sys.stderr)
+        return 2
+    with _open_in(args.input) as f:
+        lines = [l.rstrip("\r\n") for l in f]
+    lines = [l for l in lines if l.strip()]
+    parsed = [parse_line(l) for l in lines]
+    valid = [i for i, (m, _) in enumerate(parsed) if m is not None]
+    # time order, so that each customer's history is the messages received before
+    utc_min = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    valid.sort(key=lambda i: (parsed[i][0].received_at is None, parsed[i][0].received_at or utc_min, i))
+    out: list[dict | None] = [err for _, err in parsed]
+    state: dict = {}
+    show = progress_bar("scoring") if (args.progress or (len(valid) >= 500 and sys.stderr.isatty())) else None
+    for k in range(0, len(valid), BATCH):
+        chunk = valid[k:k + BATCH]
+        for i, r in zip(chunk, engine.score_batch([parsed[i][0] for i in chunk], state)):
+            out[i] = r.as_dict()
+        if show:
+            show(min(k + BATCH, len(valid)), len(valid))
+    failed = sum(1 for _, err in parsed if err is not None)
+    with _open_out(args.output) as g:
+        for rec in out:
+            g.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    if failed:
+        print(f"{failed} of {len(lines)} lines could not be scored (error records written in their place)",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+BADGE = {"none": "○ なし", "low": "△ 低", "medium": "▲ 中", "high": "■ 高", "critical": "✖ 緊急"}
+
+
+def render(result, engine) -> str:
+    tax = engine.taxonomy
+    lines = [f"レベル: {BADGE[result.level]} ({result.level})   risk {result.risk:.2f}   "
+             f"カスハラ: {'はい' if result.harassment else 'いいえ'}   model {result.model_version}"]
+    if result.labels:
+        lines.append("カテゴリ: " + "、".join(f"{tax.get(l).ja} ({l} {result.scores[l]:.2f})" for l in result.labels))
+    for e in result.evidence:
+        lines.append(f"  根拠 [{e.label}] {e.start}-{e.end} 「{e.text}」 ({e.explanation})")
+    if result.actions:
+        lines.append("推奨対応: " + " / ".join(result.actions))
+    return "\n".join(lines)
+
+
+def cmd_train(args) -> int:
+    from kasuhara.models import artifact
+    from kasuhara.models.engine import Engine
+    from kasuhara.training import evaluate as ev
+    from kasuhara.training.corpus import load_split
+    from kasuhara.training.train import TrainConfig, train
+
+    cfg = TrainConfig(seed=args.seed)
+    train_recs, dev_recs = load_split("train"), load_split("dev")
+    extra = []
+    for path in args.add or []:
+        extra.extend(ev.load_data(path))
+    model = train(train_recs + extra, dev_recs, cfg)
+    eng = Engine.from_model(model)
+    evals = {"test": "test"}
+    if args.probe:
+        evals["dev-probe"] = args.probe
+    for name, spec in evals.items():
+        rep = ev.run(spec, engine=eng, baselines=not args.no_baselines)
+        model.card["metrics"][name] = {"table": rep["table"], "systems": rep["systems"]}
+        print(f"\n== {name} ==\n{rep['table']}", file=sys.stderr)
+    out = artifact.save(model, args.out or artifact.default_model_dir())
+    print(f"saved {out} (version {model.version})", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from kasuhara.training import evaluate as ev
+
+    rep = ev.run(args.data, args.model, args.train, baselines=not args.no_baselines,
+                 with_history=args.with_history)
+    print(rep["table"])
+    if args.json:
+        ev.write_report(rep, args.json)
+        print(f"JSON report: {args.json}", file=sys.stderr)
+    return 0
+
+
+def cmd_corpus(args) -> int:
+    from kasuhara.training import corpus, written_format
+
+    if args.action == "build":
+        st = corpus.build()
+        print(json.dumps({k: st[k] for k in ("all", "written", "by_source")}, ensure_ascii=False, indent=1))
+        return 0
+    if args.action == "check":
+        return written_format.main(args.files)
+    print(json.dumps(corpus.stats(corpus.load_sources()), ensure_ascii=False, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kasuhara", description="Customer-harassment screening for Japanese messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="score messages (JSON Lines) or one --text")
+    s.add_argument("--input", help="JSON Lines file, - for stdin")
+    s.add_argument("--output", default="-", help="JSON Lines file, - for stdout (default)")
+    s.add_argument("--text", help="score one message and print a readable summary")
+    s.add_argument("--subject", help="with --text: the subject line")
+    s.add_argument("--json", action="store_true", help="with --text: print the result object")
+    s.add_argument("--model", help="model.skops or its folder (default: the shipped model)")
+    s.add_argument("--policy", help="response-policy JSON (default: the shipped policy)")
+    s.add_argument("--progress", action="store_true", help="always show the progress bar on stderr")
+    s.set_defaults(func=cmd_score)
+
+    t = sub.add_parser("train", help="train on the corpus split, choose thresholds on dev, save the artifact")
+    t.add_argument("--out", help="output folder (default: the package's models/artifacts)")
+    t.add_argument("--add", action="append", help="extra labelled JSON Lines to train on (repeatable)")
+    t.add_argument("--probe", help="also report metrics on this labelled JSON Lines (never trained on)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-baselines", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="model and baselines side by side on labelled data")
+    e.add_argument("--data", default="test", help="train/dev/test or a JSON Lines path (default: test)")
+    e.add_argument("--model", help="model.skops or its folder (default: the shipped model)")
+    e.add_argument("--train", default="train", help="training data for the TF-IDF baseline (default: train)")
+    e.add_argument("--no-baselines", action="store_true")
+    e.add_argument("--with-history", action="store_true", help="use customer_id/received_at history")
+    e.add_argument("--json", help="also write the full report as JSON here")
+    e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("corpus", help="build the split, check written files, or print counts")
+    c.add_argument("action", choices=("build", "check", "stats"))
+    c.add_argument("files", nargs="*", help="with check: files (default: every written file)")
+    c.set_defaults(func=cmd_corpus)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from kasuhara.models.artifact import ArtifactError
+    from kasuhara.models.policy import PolicyError
+    from kasuhara.training.corpus import CorpusError
+
+    try:
+        return args.func(args)
+    except (ArtifactError, PolicyError, CorpusError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Classifier, screening engine, recognisers, persistence and model artifacts."""

@@ -1,0 +1,154 @@
+"""Feature transformers (scikit-learn estimator contract) over :class:`Analysis` objects.
+
+The engine analyses a message once (``nlp.analysis.analyze``) and hands the same Analysis to
+every feature, to the recognisers and to the evidence finder.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from .lexicon import default_lexicons
+from .recognizers import default_recognizers, find
+from .taxonomy import load_taxonomy
+
+SECOND_PERSON = re.compile(r"お前|おまえ|てめえ|てめー|てめぇ|貴様|きさま|あんた|おめえ|おどれ|お宅ら|おたくら|お前ら|おまえら")
+POLITE = re.compile(r"です|ます|ござい|いただ|頂|くださ|下さ|申し|存じ|恐れ入|恐縮|お願い|幸いです")
+EXCLAIM = re.compile(r"[!！]{2,}")
+QUESTION = re.compile(r"[?？]{2,}")
+LAUGH = re.compile(r"w{2,}|笑")
+IMPERATIVE_FORMS = ("命令形",)
+
+
+class TextOf(BaseEstimator, TransformerMixin):
+    """Analysis -> the string a vectoriser reads: ``kind='chars'`` the folded customer text
+    (with a separately given subject in front), ``kind='lemmas'`` space-separated lemmas with
+    imperatives marked (``為る!``) and sentence ends."""
+
+    def __init__(self, kind: str = "chars"):
+        self.kind = kind
+
+    def fit(self, X, y=None):
+        if self.kind not in ("chars", "lemmas"):
+            raise ValueError(f"kind must be 'chars' or 'lemmas', not {self.kind!r}")
+        return self
+
+    def transform(self, X):
+        if self.kind == "chars":
+            return [(a.subject + "\n" + a.folded) if a.subject else a.folded for a in X]
+        out = []
+        for a in X:
+            words = []
+            for t in a.tokens:
+                if t.pos in ("補助記号", "空白"):
+                    if t.pos2 == "句点":
+                        words.append("。")
+                    continue
+                lemma = t.lemma
+                if t.cform.startswith(IMPERATIVE_FORMS):
+                    lemma += "!"
+                words.append(lemma)
+            out.append(" ".join(words))
+        return out
+
+
+class CueFeatures(BaseEstimator, TransformerMixin):
+    """Dense cues: recogniser hits per label, lexicon counts, imperatives, second-person
+    pronouns, politeness, shouting punctuation, length and structure. Fixed transforms
+    (log1p, ratios), nothing learned, so the same message always gives the same vector."""
+
+    def __init__(self, use_recognizers: bool = True, use_lexicons: bool = True, weight: float = 0.25):
+        self.use_recognizers = use_recognizers
+        self.use_lexicons = use_lexicons
+        self.weight = weight  # dense cues beside ~10^5 sparse n-grams: scaled down so they do not dominate
+
+    def fit(self, X, y=None):
+        self.labels_ = load_taxonomy().ids
+        lex = default_lexicons()
+        self.names_ = ([f"rule:{l}" for l in self.labels_] if self.use_recognizers else []) + (
+            [f"lex:{c}" for c in lex.categories] if self.use_lexicons else []) + [
+            "imperatives", "second_person", "polite_ratio", "exclaim_runs", "question_runs",
+            "laugh", "log_len", "sentences", "quoted_share", "fullwidth_shout"]
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(self.names_, dtype=object)
+
+    def transform(self, X):
+        recognizers = default_recognizers()
+        lex = default_lexicons()
+        index = {l: k for k, l in enumerate(self.labels_)}
+        rows = []
+        for a in X:
+            row = []
+            if self.use_recognizers:
+                r = [0.0] * len(self.labels_)
+                for h in find(a, recognizers):
+                    r[index[h.label]] = min(r[index[h.label]] + h.strength, 2.0)
+                row.extend(r)
+            text = a.folded
+            if self.use_lexicons:
+                row.extend(math.log1p(c) for c in lex.counts(text))
+            n_sent = max(len(a.sentences), 1)
+            imperatives = sum(1 for t in a.tokens if t.cform.startswith(IMPERATIVE_FORMS))
+            row.extend([
+                math.log1p(imperatives),
+                math.log1p(len(SECOND_PERSON.findall(text))),
+                min(len(POLITE.findall(text)) / n_sent, 2.0),
+                math.log1p(len(EXCLAIM.findall(text))),
+                math.log1p(len(QUESTION.findall(text))),
+                math.log1p(len(LAUGH.findall(text))),
+                math.log1p(len(text)) / 8.0,
+                math.log1p(n_sent) / 4.0,
+                a.quoted_chars / max(len(a.original), 1),
+                1.0 if re.search(r"[!！]{3,}", a.original) else 0.0,
+            ])
+            rows.append(row)
+        return sparse.csr_matrix(self.weight * np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
+
+
+class CompactTfidf(TfidfVectorizer):
+    """TfidfVectorizer whose saved state keeps the vocabulary as one array of terms instead of
+    a dict (a dict of 100k entries makes the skops file slow to load); rebuilt on load."""
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        vocab = state.pop("vocabulary_", None)
+        if vocab is not None:
+            terms = [""] * len(vocab)
+            for term, idx in vocab.items():
+                terms[idx] = term
+            state["vocabulary_terms_"] = np.array(terms, dtype=str)
+        state.pop("stop_words_", None)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        terms = state.pop("vocabulary_terms_", None)
+        if terms is not None:
+            state["vocabulary_"] = {str(t): i for i, t in enumerate(terms.tolist())}
+        super().__setstate__(state)
+
+
+def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,
+                   char_ngram_range=(1, 3), min_df: int = 2, cue_weight: float = 0.25) -> FeatureUnion:
+    """The feature union used by the shipped model (sizes are the pruning knobs)."""
+    chars = Pipeline([
+        ("text", TextOf("chars")),
+        ("tfidf", CompactTfidf(analyzer="char", ngram_range=char_ngram_range, min_df=min_df,
+                                  max_features=char_max_features, sublinear_tf=True, lowercase=False,
+                                  dtype=np.float32)),
+    ])
+    lemmas = Pipeline([
+        ("text", TextOf("lemmas")),
+        ("tfidf", CompactTfidf(analyzer="word", token_pattern=r"[^ ]+", ngram_range=(1, 2),
+                                  min_df=min_df, max_features=lemma_max_features, sublinear_tf=True,
+                                  lowercase=False, dtype=np.float32)),
+    ])
+    return FeatureUnion([("chars", chars), ("lemmas", lemmas), ("cues", CueFeatures(weight=cue_weight))])

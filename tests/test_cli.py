@@ -1,0 +1,51 @@
+"""`kasuhara score` JSON Lines contract, run as a user runs it."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "kasuhara.cli", *args], input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_score_jsonl_keeps_every_line_in_order(tmp_path):
+    good = [{"id": "a", "text": "お世話になっております。納期を教えてください。"},
+            {"id": "b", "text": "ふざけるな！！土下座しろ", "customer_id": "c1",
+             "received_at": "2026-10-01T10:00:00+09:00"}]
+    bad = ['{"id": "e"}', '{"id": "f", "text": 12}', "not json", '{"id": "g", "text": ""}',
+           '{"id": "h", "text": "x", "received_at": "yesterday"}']
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join([json.dumps(g, ensure_ascii=False) for g in good] + bad) + "\n", "utf-8")
+    out = tmp_path / "out.jsonl"
+    p = run(["score", "--input", str(inp), "--output", str(out)])
+    assert p.returncode == 1
+    rows = [json.loads(l) for l in out.read_text("utf-8").splitlines()]
+    assert len(rows) == 7
+    assert [r["id"] for r in rows] == ["a", "b", "e", "f", None, "g", "h"]
+    assert rows[0]["harassment"] is False and rows[1]["harassment"] is True
+    assert rows[1]["history"] == {"messages_24h": 0, "messages_7d": 0, "persistence": 0.0}
+    assert [r["error"]["code"] for r in rows[2:]] == ["missing_text", "invalid_text", "invalid_json",
+                                                       "empty_text", "invalid_received_at"]
+    assert "could not be scored" in p.stderr
+
+
+def test_score_stdin_to_stdout_exit_zero_when_all_good():
+    p = run(["score", "--input", "-", "--output", "-"], stdin='{"id": "z", "text": "ありがとうございました"}\n')
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["id"] == "z"
+
+
+def test_score_text_is_human_readable():
+    p = run(["score", "--text", "ふざけるな、土下座しろ"])
+    assert p.returncode == 0, p.stderr
+    assert "レベル" in p.stdout and "土下座" in p.stdout
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    p = run(["score", "--text", "こんにちは", "--model", str(tmp_path)])
+    assert p.returncode == 2 and "no model" in p.stderr

@@ -1,0 +1,1 @@
+"""Corpus, training, evaluation and analysts ' tools."""
