@@ -26,11 +26,17 @@ def parse_line(line: str):
     """(Message | None, error record | None) for one JSON Lines input line."""
     from kasuhara.models.messages import InputError, message_from_dict
 
+    if not line.strip():
+        return None, _error_record(None, "empty_line", "the line is empty")
     try:
         obj = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         return None, _error_record(None, "invalid_json", f"line is not valid JSON: {e}")
+    except RecursionError:
+        return None, _error_record(None, "invalid_json", "line is nested too deeply")
     rid = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+    if rid is not None and any(0xD800 <= ord(c) <= 0xDFFF for c in rid):
+        rid = None  # cannot be written back as UTF-8
     try:
         return message_from_dict(obj), None
     except InputError as e:
@@ -42,7 +48,8 @@ def cmd_score(args) -> int:
     from kasuhara.models.messages import InputError, message_from_dict
     from kasuhara.training.train import progress_bar
 
-    engine = Engine.load(args.model, args.policy)
+    cascade = args.cascade if args.cascade is not None else args.text is not None
+    engine = Engine.load(args.model, args.policy, cascade=cascade)
     if args.text is not None:
         try:
             msg = message_from_dict({"text": args.text, "subject": args.subject, "id": None})
@@ -60,7 +67,6 @@ def cmd_score(args) -> int:
         return 2
     with _open_in(args.input) as f:
         lines = [l.rstrip("\r\n") for l in f]
-    lines = [l for l in lines if l.strip()]
     parsed = [parse_line(l) for l in lines]
     valid = [i for i, (m, _) in enumerate(parsed) if m is not None]
     # time order, so that each customer's history is the messages received before
@@ -130,8 +136,11 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from kasuhara.training import evaluate as ev
 
+    from kasuhara.models.engine import Engine
+
+    engine = Engine.load(args.model, cascade=args.cascade)
     rep = ev.run(args.data, args.model, args.train, baselines=not args.no_baselines,
-                 with_history=args.with_history)
+                 with_history=args.with_history, engine=engine)
     print(rep["table"])
     if args.json:
         ev.write_report(rep, args.json)
@@ -165,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model.skops or its folder (default: the shipped model)")
     s.add_argument("--policy", help="response-policy JSON (default: the shipped policy)")
     s.add_argument("--progress", action="store_true", help="always show the progress bar on stderr")
+    s.add_argument("--cascade", action=argparse.BooleanOptionalAction, default=None,
+                   help="GiNZA analysis of flagged/uncertain messages: adds demands and targets, ~50 ms "
+                        "each (default: on for --text, off for --input)")
     s.set_defaults(func=cmd_score)
 
     t = sub.add_parser("train", help="train on the corpus split, choose thresholds on dev, save the artifact")
@@ -181,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train", default="train", help="training data for the TF-IDF baseline (default: train)")
     e.add_argument("--no-baselines", action="store_true")
     e.add_argument("--with-history", action="store_true", help="use customer_id/received_at history")
+    e.add_argument("--cascade", action="store_true", help="evaluate with the GiNZA cascade")
     e.add_argument("--json", help="also write the full report as JSON here")
     e.set_defaults(func=cmd_evaluate)
 

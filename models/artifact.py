@@ -32,8 +32,28 @@ class ScreeningModel:
     version: str
     card: dict = field(default_factory=dict)
 
+    def ngram_proba(self, analyses) -> np.ndarray:
+        """Probabilities from the n-gram features alone (the dense cue features taken as zero):
+        a cheap score to find the sentence of a message that carries a label."""
+        from scipy import sparse
+        from sklearn import config_context
+
+        union = self.pipeline.named_steps["features"]
+        clf = self.pipeline.named_steps["clf"]
+        parts = []
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            for name, tr in union.transformer_list:
+                if name == "cues":
+                    break
+                parts.append(tr.transform(analyses))
+        return clf.partial_proba(sparse.hstack(parts, format="csr"))
+
     def predict_proba(self, analyses) -> np.ndarray:
-        return self.pipeline.predict_proba(analyses)
+        from sklearn import config_context
+
+        # inputs are our own Analysis objects, validated where they are made: skip sklearn's checks
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return self.pipeline.predict_proba(analyses)
 
 
 def default_model_dir() -> Path:

@@ -84,8 +84,24 @@ class CalibratedMultiLabel(BaseEstimator, ClassifierMixin):
         final = self._lr(C).fit(X, y)
         return final.coef_[0].astype(np.float32), float(final.intercept_[0]), (a, b), _sigmoid(a * dec + b), C
 
+    def _weights(self) -> np.ndarray:
+        W = self.__dict__.get("_coef_t")
+        if W is None:  # a contiguous float64 (n_features, k) copy: else sparse @ W copies W every call
+            W = self._coef_t = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
+        return W
+
     def decision_function(self, X):
-        return np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        return np.asarray(X @ self._weights(), dtype=np.float64) + self.intercept_
+
+    def partial_proba(self, X):
+        """Calibrated probabilities from the first ``X.shape[1]`` features only (the rest as 0)."""
+        dec = np.asarray(X @ self._weights()[:X.shape[1]], dtype=np.float64) + self.intercept_
+        return _sigmoid(dec * self.platt_[:, 0] + self.platt_[:, 1])
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_coef_t", None)
+        return state
 
     def predict_proba(self, X):
         return _sigmoid(self.decision_function(X) * self.platt_[:, 0] + self.platt_[:, 1])

@@ -8,6 +8,7 @@ recommended actions of the response policy.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -16,17 +17,18 @@ import numpy as np
 from ..nlp.analysis import analyze
 from ..nlp.deep import DeepAnalyzer
 from ..nlp.tokens import Tokenizer
-from ..nlp.types import Analysis, MappedText, Sentence, Token
+from ..nlp.types import Analysis, MappedText, Sentence
 from . import artifact
 from .decision import passing as decide
 from .messages import Message
-from .persistence import HistoryItem, HistorySummary, summarize
+from .persistence import UNAVAILABLE, HistoryItem, HistorySummary, summarize
 from .policy import LEVELS, ResponsePolicy, load_policy
 from .recognizers import Recognizer, default_recognizers, find
 from .taxonomy import Taxonomy, load_taxonomy
 
 MAX_EVIDENCE_PER_LABEL = 3
 CASCADE_BAND = (0.15, 1.0)  # GiNZA runs when the head is in this band or any label passes
+COUNTER_FACTOR = 0.5  # a label contradicted by a look-alike rule (or negated in the parse) keeps this share
 NEGATABLE = ("violence", "threat", "dogeza", "restraint")  # announcements a negation cancels
 
 
@@ -71,6 +73,21 @@ class Result:
         return d
 
 
+@dataclass(frozen=True)
+class _Decision:
+    message: Message
+    analysis: Analysis
+    scores: dict[str, float]
+    labels: tuple[str, ...]
+    harassment: bool
+    risk: float
+    level: str
+    actions: tuple[str, ...]
+    summary: HistorySummary | None
+    hist_note: str
+    extra: dict
+
+
 class Engine:
     """Load once (``Engine.load()``), then call ``score`` / ``score_batch`` from any thread."""
 
@@ -94,16 +111,25 @@ class Engine:
         self._conduct_mask = np.array([l in self.conduct for l in self.labels])
 
     @classmethod
-    def load(cls, model_path=None, policy_path=None, cascade: bool = True) -> "Engine":
+    def load(cls, model_path=None, policy_path=None, cascade: bool = False) -> "Engine":
         """The engine around a saved model (default: the shipped one). ``cascade`` runs GiNZA
-        on flagged or uncertain messages (loaded on first use)."""
+        (~50 ms a message, loaded on first use) on flagged or uncertain messages to add the
+        demands and targets found; it is off by default because it changes no label measurably
+        (README, "What the GiNZA cascade adds") and costs most of a batch's time."""
         return cls.from_model(artifact.load(model_path), policy_path, cascade)
 
     @classmethod
-    def from_model(cls, model: artifact.ScreeningModel, policy_path=None, cascade: bool = True) -> "Engine":
+    def from_model(cls, model: artifact.ScreeningModel, policy_path=None, cascade: bool = False) -> "Engine":
         tax = load_taxonomy()
-        return cls(model, load_policy(policy_path, tax.ids), tax, default_recognizers(), Tokenizer(),
-                   DeepAnalyzer() if cascade else None)
+        engine = cls(model, load_policy(policy_path, tax.ids), tax, default_recognizers(), Tokenizer(),
+                     DeepAnalyzer() if cascade else None)
+        engine.warm_up()
+        return engine
+
+    def warm_up(self) -> None:
+        """Load everything the first message would (word vectors, lexicons, GiNZA if on), so
+        that the first real request is as fast as the rest."""
+        self.score(Message(text="ふざけるな、返金しろ。"))
 
     @property
     def version(self) -> str:
@@ -122,9 +148,11 @@ class Engine:
     # -- scoring --------------------------------------------------------------------------
     def score(self, message: Message, history: list[HistoryItem] | None = None,
               history_available: bool = True) -> Result:
+        """Score one message. ``history``: the customer's earlier messages (None: none known);
+        ``history_available=False`` when the store could not be asked (reported as such)."""
         a = self.analyze(message)
-        proba = self.probabilities([a])[0]
-        return self._finish(message, a, proba, history, history_available)
+        proba = self.probabilities([a])
+        return self._results([self._decide(message, a, proba[0], history, history_available)])[0]
 
     def score_batch(self, messages: list[Message],
                     history_state: dict[str, list[HistoryItem]] | None = None) -> list[Result]:
@@ -137,31 +165,30 @@ class Engine:
             messages[i].received_at is None,
             messages[i].received_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), i))
         seen = history_state if history_state is not None else {}
-        results: list[Result | None] = [None] * len(messages)
+        decisions: list[_Decision | None] = [None] * len(messages)
         for i in order:
             m = messages[i]
             hist = seen.setdefault(m.customer_id, []) if m.customer_id and m.received_at else None
-            r = self._finish(m, analyses[i], proba[i], list(hist) if hist is not None else None, True)
+            d = self._decide(m, analyses[i], proba[i], list(hist) if hist is not None else None, True)
             if hist is not None:
-                hist.append(HistoryItem(m.received_at, r.labels, r.risk))
-            results[i] = r
-        return results  # type: ignore[return-value]
+                hist.append(HistoryItem(m.received_at, d.labels, d.risk))
+            decisions[i] = d
+        return self._results(decisions)  # type: ignore[arg-type]
 
-    def _finish(self, message: Message, a: Analysis, proba: np.ndarray,
-                history: list[HistoryItem] | None, history_available: bool) -> Result:
+    def _decide(self, message: Message, a: Analysis, proba: np.ndarray,
+                history: list[HistoryItem] | None, history_available: bool) -> "_Decision":
         scores = {l: float(p) for l, p in zip(self.labels, proba[:-1])}
         head = float(proba[-1])
         summary = None
         hist_note = ""
         if message.customer_id is not None:
             if history is None and not history_available:
-                from .persistence import UNAVAILABLE
                 summary = UNAVAILABLE
             else:
                 now = message.received_at or dt.datetime.now(dt.timezone.utc)
-                prelim = [l for l in self.labels if scores[l] >= self._thr[self.labels.index(l)]]
+                prelim = self._passing(scores, head)
                 summary = summarize(history or [], now, prelim, head)
-                engaged = head >= 0.3 or any(l in self.demands or l in self.conduct for l in prelim)
+                engaged = head >= 0.3 or bool(prelim)
                 if summary.persistence > scores["persistence"] and engaged:
                     scores["persistence"] = summary.persistence
                     hist_note = (f"過去24時間に{summary.messages_24h}件、7日間に{summary.messages_7d}件の問い合わせ"
@@ -169,31 +196,79 @@ class Engine:
 
         extra: dict = {"demands": [], "targets": []}  # filled when the GiNZA cascade runs
         passing = self._passing(scores, head)
+        if passing:
+            # counter-evidence declared as data (土下座したいくらい, 細胞を殺す): a label whose only
+            # rule hits are look-alikes, with no hit of its own, keeps half its score
+            hits = find(a, self.recognizers)
+            for l in passing:
+                mine = [h for h in hits if h.label == l]
+                if mine and all(h.against for h in mine):
+                    scores[l] *= COUNTER_FACTOR
+            passing = self._passing(scores, head)
         if self.deep is not None and a.view.text.strip() and (
                 passing or CASCADE_BAND[0] <= head <= CASCADE_BAND[1]):
             deep = self.deep(a.view.text)
             extra = self._deep_fields(a, deep)
             for l in NEGATABLE:
                 if l in passing and self._only_negated(a, l, list(deep.negated)):
-                    scores[l] *= 0.5
+                    scores[l] *= COUNTER_FACTOR
             passing = self._passing(scores, head)
-
-        evidence = self._evidence(a, passing, scores, hist_note)
-        labels = tuple(l for l in self.labels if l in passing and any(e.label == l for e in evidence))
+        # a label is only reported with evidence; any sentence can carry it, so no sentence, no label
+        labels = tuple(l for l in self.labels if l in passing) if a.sentences else ()
         harassment = any(l in self.conduct for l in labels)
         conduct_scores = [scores[l] for l in labels if l in self.conduct]
         risk = max([head] + conduct_scores) if harassment else min(head, 0.49)
         level = self._level(harassment, risk, labels)
         persistence = summary.persistence if summary is not None else 0.0
-        actions = self.policy.actions(labels, harassment, level, persistence, self.demands)
-        return Result(message.id, harassment, risk, level, labels, scores, tuple(evidence),
-                      tuple(actions), self.version, summary, extra)
+        actions = tuple(self.policy.actions(labels, harassment, level, persistence, self.demands))
+        return _Decision(message, a, scores, labels, harassment, risk, level, actions, summary, hist_note, extra)
+
+    def _results(self, decisions: list["_Decision"]) -> list[Result]:
+        """Attach evidence: rule hits first; for labels without one, the sentence the model
+        scores highest, all sentences of the batch scored in one call."""
+        hits = [[h for h in find(d.analysis, self.recognizers) if not h.against] if d.labels else []
+                for d in decisions]
+        evidence: list[list[Evidence]] = [[] for _ in decisions]
+        need: list[tuple[int, str]] = []
+        for k, d in enumerate(decisions):
+            for l in d.labels:
+                mine = [h for h in hits[k] if h.label == l][:MAX_EVIDENCE_PER_LABEL]
+                for h in mine:
+                    s, e = d.analysis.original_span(h.start, h.end)
+                    if e > s:
+                        evidence[k].append(Evidence(l, s, e, d.analysis.original[s:e], d.scores[l], "rule",
+                                                    h.explanation))
+                if not any(ev.label == l for ev in evidence[k]):
+                    need.append((k, l))
+        if need:
+            spans: dict[int, tuple[int, int]] = {}
+            subs: list[Analysis] = []
+            for k in sorted({k for k, _ in need}):
+                a = decisions[k].analysis
+                spans[k] = (len(subs), len(subs) + len(a.sentences))
+                subs.extend(_sentence_analysis(a, s) for s in a.sentences)
+            SP = self.model.ngram_proba(subs)
+            for k, l in need:
+                d, (lo, hi) = decisions[k], spans[k]
+                j = self.labels.index(l)
+                best = lo + int(np.argmax(SP[lo:hi, j]))
+                sent = d.analysis.sentences[best - lo]
+                s, e = d.analysis.original_span(sent.start, sent.end)
+                if l == "persistence" and d.hist_note:
+                    src, expl = "history", d.hist_note
+                else:
+                    src, expl = "model", f"{self.taxonomy.get(l).ja}: メッセージ中で最も該当する文（文単位のn-gramスコア {SP[best, j]:.2f}）"
+                evidence[k].append(Evidence(l, s, e, d.analysis.original[s:e], float(SP[best, j]), src, expl))
+        return [Result(d.message.id, d.harassment, d.risk, d.level, d.labels, d.scores,
+                       tuple(sorted(ev, key=lambda e: (self.labels.index(e.label), e.start))), d.actions,
+                       self.version, d.summary, d.extra)
+                for d, ev in zip(decisions, evidence)]
 
     def _only_negated(self, a: Analysis, label: str, negated: list[tuple[int, int]]) -> bool:
         """All rule hits of ``label`` sit inside predicates the parse marks as negated
         (殺すつもりはない, 晒すことはしません)."""
-        hits = [h for h in find(a, self.recognizers) if h.label == label]
-        return bool(hits) and all(any(s <= h.start < e + 2 for s, e in negated) for h in hits)
+        hits = [h for h in find(a, self.recognizers) if h.label == label and not h.against]
+        return bool(hits) and all(any(h.start < e and h.end > s for s, e in negated) for h in hits)
 
     def _deep_fields(self, a: Analysis, deep) -> dict:
         demands = []
@@ -225,47 +300,16 @@ class Engine:
             return "high"
         return "medium"
 
-    # -- evidence -------------------------------------------------------------------------
-    def _evidence(self, a: Analysis, labels, scores, hist_note: str) -> list[Evidence]:
-        if not labels or not a.view.text.strip():
-            return []
-        out: list[Evidence] = []
-        hits = find(a, self.recognizers)
-        need_model = []
-        for l in labels:
-            mine = [h for h in hits if h.label == l][:MAX_EVIDENCE_PER_LABEL]
-            for h in mine:
-                s, e = a.original_span(h.start, h.end)
-                if e > s:
-                    out.append(Evidence(l, s, e, a.original[s:e], scores[l], "rule", h.explanation))
-            if not mine:
-                need_model.append(l)
-        if need_model and a.sentences:
-            subs = [_sentence_analysis(a, s) for s in a.sentences]
-            sp = self.probabilities(subs)
-            for l in need_model:
-                k = self.labels.index(l)
-                best = int(np.argmax(sp[:, k]))
-                sent = a.sentences[best]
-                s, e = a.original_span(sent.start, sent.end)
-                if e <= s:
-                    continue
-                if l == "persistence" and hist_note:
-                    src, expl = "history", hist_note
-                else:
-                    src = "model"
-                    expl = f"{self.taxonomy.get(l).ja}: この文のモデル確率 {sp[best, k]:.2f}"
-                out.append(Evidence(l, s, e, a.original[s:e], float(sp[best, k]), src, expl))
-        return out
-
     def level_order(self, level: str) -> int:
         return LEVELS.index(level)
 
 
 def _sentence_analysis(a: Analysis, s: Sentence) -> Analysis:
-    """An Analysis of one sentence of ``a`` (offsets shifted to the sentence), for scoring."""
+    """An Analysis of one sentence of ``a``, for scoring sentences as evidence. Its view,
+    folded text and sentence are re-based to the sentence; its tokens are ``a``'s tokens inside
+    the sentence, offsets left relative to ``a`` (the features read their text, not offsets)."""
     view = MappedText(a.view.text[s.start:s.end], a.view.starts[s.start:s.end], a.view.ends[s.start:s.end])
-    toks = tuple(Token(t.surface, t.lemma, t.pos, t.pos2, t.cform, t.start - s.start, t.end - s.start)
-                 for t in a.tokens if t.start >= s.start and t.end <= s.end)
-    return Analysis(a.original, (), view, a.folded[s.start:s.end], toks,
+    starts = [t.start for t in a.tokens]
+    lo, hi = bisect.bisect_left(starts, s.start), bisect.bisect_left(starts, s.end)
+    return Analysis(a.original, (), view, a.folded[s.start:s.end], a.tokens[lo:hi],
                     (Sentence(0, s.end - s.start, view.text),))

@@ -14,6 +14,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from ..nlp.normalize import fold_kana
+from ..nlp.vectors import ginza_vectors
 from .lexicon import default_lexicons
 from .recognizers import default_recognizers, find
 from .taxonomy import load_taxonomy
@@ -29,19 +31,22 @@ IMPERATIVE_FORMS = ("命令形",)
 class TextOf(BaseEstimator, TransformerMixin):
     """Analysis -> the string a vectoriser reads: ``kind='chars'`` the folded customer text
     (with a separately given subject in front), ``kind='lemmas'`` space-separated lemmas with
-    imperatives marked (``為る!``) and sentence ends."""
+    imperatives marked (``為る!``) and sentence ends, ``kind='reading'`` the kana reading of the
+    text (so 殺す, ころす and ｺﾛｽ look alike)."""
 
     def __init__(self, kind: str = "chars"):
         self.kind = kind
 
     def fit(self, X, y=None):
-        if self.kind not in ("chars", "lemmas"):
-            raise ValueError(f"kind must be 'chars' or 'lemmas', not {self.kind!r}")
+        if self.kind not in ("chars", "lemmas", "reading"):
+            raise ValueError(f"kind must be 'chars', 'lemmas' or 'reading', not {self.kind!r}")
         return self
 
     def transform(self, X):
         if self.kind == "chars":
             return [(a.subject + "\n" + a.folded) if a.subject else a.folded for a in X]
+        if self.kind == "reading":
+            return [fold_kana("".join(t.reading for t in a.tokens)) for a in X]
         out = []
         for a in X:
             words = []
@@ -71,7 +76,8 @@ class CueFeatures(BaseEstimator, TransformerMixin):
     def fit(self, X, y=None):
         self.labels_ = load_taxonomy().ids
         lex = default_lexicons()
-        self.names_ = ([f"rule:{l}" for l in self.labels_] if self.use_recognizers else []) + (
+        self.names_ = ([f"rule:{l}" for l in self.labels_] + [f"against:{l}" for l in self.labels_]
+                       if self.use_recognizers else []) + (
             [f"lex:{c}" for c in lex.categories] if self.use_lexicons else []) + [
             "imperatives", "second_person", "polite_ratio", "exclaim_runs", "question_runs",
             "laugh", "log_len", "sentences", "quoted_share", "fullwidth_shout"]
@@ -88,9 +94,10 @@ class CueFeatures(BaseEstimator, TransformerMixin):
         for a in X:
             row = []
             if self.use_recognizers:
-                r = [0.0] * len(self.labels_)
+                r = [0.0] * (2 * len(self.labels_))
                 for h in find(a, recognizers):
-                    r[index[h.label]] = min(r[index[h.label]] + h.strength, 2.0)
+                    k = index[h.label] + (len(self.labels_) if h.against else 0)
+                    r[k] = min(r[k] + h.strength, 2.0)
                 row.extend(r)
             text = a.folded
             if self.use_lexicons:
@@ -111,6 +118,42 @@ class CueFeatures(BaseEstimator, TransformerMixin):
             ])
             rows.append(row)
         return sparse.csr_matrix(self.weight * np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
+
+
+class WordVectorFeatures(BaseEstimator, TransformerMixin):
+    """Mean- and max-pooled ``ja_ginza`` static word vectors of the content words (lemma, else
+    surface), each L2-normalised, times ``weight``: 600 dense dimensions that let words the
+    corpus never showed sit near the words it did. The table comes from the installed
+    ``ja_ginza`` package and is not stored in the model."""
+
+    SKIP_POS = ("補助記号", "空白", "助詞", "助動詞")
+
+    def __init__(self, weight: float = 0.3):
+        self.weight = weight
+
+    def fit(self, X, y=None):
+        self.dim_ = ginza_vectors().dim
+        return self
+
+    def transform(self, X):
+        table = ginza_vectors()
+        out = np.zeros((len(X), 2 * self.dim_), dtype=np.float32)
+        for i, a in enumerate(X):
+            vs = []
+            for t in a.tokens:
+                if t.pos in self.SKIP_POS:
+                    continue
+                v = table.get(t.lemma)
+                if v is None:
+                    v = table.get(t.surface)
+                if v is not None:
+                    vs.append(v)
+            if vs:
+                m = np.vstack(vs)
+                mean, mx = m.mean(axis=0), m.max(axis=0)
+                out[i, :self.dim_] = mean / (np.linalg.norm(mean) + 1e-9)
+                out[i, self.dim_:] = mx / (np.linalg.norm(mx) + 1e-9)
+        return sparse.csr_matrix(out * self.weight)
 
 
 class CompactTfidf(TfidfVectorizer):
@@ -137,7 +180,8 @@ class CompactTfidf(TfidfVectorizer):
 
 
 def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,
-                   char_ngram_range=(1, 3), min_df: int = 2, cue_weight: float = 0.25) -> FeatureUnion:
+                   char_ngram_range=(1, 3), min_df: int = 2, cue_weight: float = 0.25,
+                   reading_max_features: int = 60_000, vector_weight: float = 0.3) -> FeatureUnion:
     """The feature union used by the shipped model (sizes are the pruning knobs)."""
     chars = Pipeline([
         ("text", TextOf("chars")),
@@ -151,4 +195,14 @@ def build_features(char_max_features: int = 150_000, lemma_max_features: int = 4
                                   min_df=min_df, max_features=lemma_max_features, sublinear_tf=True,
                                   lowercase=False, dtype=np.float32)),
     ])
-    return FeatureUnion([("chars", chars), ("lemmas", lemmas), ("cues", CueFeatures(weight=cue_weight))])
+    reading = Pipeline([
+        ("text", TextOf("reading")),
+        ("tfidf", CompactTfidf(analyzer="char", ngram_range=(2, 3), min_df=min_df,
+                               max_features=reading_max_features, sublinear_tf=True, lowercase=False,
+                               dtype=np.float32)),
+    ])
+    # the n-gram views come first: ScreeningModel.ngram_proba scores sentences with the parts
+    # before "cues"
+    return FeatureUnion([("chars", chars), ("lemmas", lemmas), ("reading", reading),
+                         ("cues", CueFeatures(weight=cue_weight)),
+                         ("vectors", WordVectorFeatures(weight=vector_weight))])

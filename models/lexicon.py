@@ -5,7 +5,6 @@ features for the classifier, never labels by themselves.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,10 +25,15 @@ LEXICON_FILES = {
 @dataclass(frozen=True)
 class Lexicons:
     categories: tuple[str, ...]
-    patterns: tuple[re.Pattern, ...]
+    automaton: object  # ahocorasick.Automaton: term -> indices of its categories
 
     def counts(self, folded_text: str) -> list[int]:
-        return [len(p.findall(folded_text)) for p in self.patterns]
+        """Matches per category (longest, non-overlapping) in the kana-folded text."""
+        out = [0] * len(self.categories)
+        for _, cats in self.automaton.iter_long(folded_text):
+            for c in cats:
+                out[c] += 1
+        return out
 
 
 def _terms(lines) -> set[str]:
@@ -49,13 +53,16 @@ def _terms(lines) -> set[str]:
 
 @cache
 def default_lexicons() -> Lexicons:
+    import ahocorasick
+
     base = resources.files("kasuhara.models").joinpath("data/lexicons")
-    cats, pats = [], []
-    for cat, files in LEXICON_FILES.items():
-        terms = set()
+    index: dict[str, set[int]] = {}
+    for k, files in enumerate(LEXICON_FILES.values()):
         for name in files:
-            terms |= _terms(base.joinpath(name).read_text("utf-8").splitlines())
-        alt = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-        cats.append(cat)
-        pats.append(re.compile(alt))
-    return Lexicons(tuple(cats), tuple(pats))
+            for term in _terms(base.joinpath(name).read_text("utf-8").splitlines()):
+                index.setdefault(term, set()).add(k)
+    automaton = ahocorasick.Automaton()
+    for term, cats in index.items():
+        automaton.add_word(term, tuple(sorted(cats)))
+    automaton.make_automaton()
+    return Lexicons(tuple(LEXICON_FILES), automaton)

@@ -10,7 +10,7 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class Recognizer:
     unless: re.Pattern | None
     strength: float
     explanation: str
+    against: bool = False  # the look-alike that is NOT the label: a counter-feature, never evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Hit:
     end: int
     strength: float
     explanation: str
+    against: bool = False
 
 
 def parse_recognizers(raw: dict, labels: tuple[str, ...]) -> tuple[Recognizer, ...]:
@@ -49,7 +51,10 @@ def parse_recognizers(raw: dict, labels: tuple[str, ...]) -> tuple[Recognizer, .
             unless = re.compile(r["unless"]) if r.get("unless") else None
         except re.error as e:
             raise ValueError(f"recogniser {r['name']}: bad pattern: {e}") from None
-        out.append(Recognizer(r["name"], r["label"], pat, unless, float(r["strength"]), r["explanation"]))
+        if not isinstance(r.get("against", False), bool):
+            raise ValueError(f"recogniser {r['name']}: 'against' must be true or false")
+        out.append(Recognizer(r["name"], r["label"], pat, unless, float(r["strength"]), r["explanation"],
+                              r.get("against", False)))
     return tuple(out)
 
 
@@ -68,10 +73,18 @@ def load_recognizers(path: str | Path) -> tuple[Recognizer, ...]:
 
 
 def find(analysis: Analysis, recognizers: tuple[Recognizer, ...]) -> list[Hit]:
-    text = analysis.folded
+    """Every hit of ``recognizers`` in the analysis's customer text (offsets into ``view.text``).
+
+    Memoised on the text: features, decision and evidence all ask for the same message's hits."""
+    bounds = tuple((s.start, s.end) for s in analysis.sentences)
+    return list(_find(recognizers, analysis.folded, bounds))
+
+
+@lru_cache(maxsize=2048)
+def _find(recognizers: tuple[Recognizer, ...], text: str, bounds: tuple[tuple[int, int], ...]) -> tuple[Hit, ...]:
     if not text:
-        return []
-    sent_starts = [s.start for s in analysis.sentences]
+        return ()
+    sent_starts = [b[0] for b in bounds]
     hits = []
     for r in recognizers:
         for m in r.pattern.finditer(text):
@@ -80,11 +93,11 @@ def find(analysis: Analysis, recognizers: tuple[Recognizer, ...]) -> list[Hit]:
             if r.unless is not None:
                 k = bisect.bisect_right(sent_starts, m.start()) - 1
                 if k >= 0:
-                    s = analysis.sentences[k]
-                    context = text[s.start:max(s.end, m.end())]
+                    s, e = bounds[k]
+                    context = text[s:max(e, m.end())]
                 else:
                     context = text[max(0, m.start() - 20):m.end() + 20]
                 if r.unless.search(context):
                     continue
-            hits.append(Hit(r.label, r.name, m.start(), m.end(), r.strength, r.explanation))
-    return hits
+            hits.append(Hit(r.label, r.name, m.start(), m.end(), r.strength, r.explanation, r.against))
+    return tuple(hits)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,9 @@ class Sentence:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """A fugashi token (a NamedTuple: messages have hundreds, and tuples are cheap to make)."""
+
     surface: str
     lemma: str
     pos: str  # 品詞大分類, e.g. 動詞
@@ -77,6 +79,7 @@ class Token:
     cform: str  # 活用形, e.g. 命令形
     start: int  # offsets into the normalised customer text
     end: int
+    reading: str = ""  # kana reading (unidic), katakana
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,19 +18,20 @@ def test_score_jsonl_keeps_every_line_in_order(tmp_path):
             {"id": "b", "text": "ふざけるな！！土下座しろ", "customer_id": "c1",
              "received_at": "2026-10-01T10:00:00+09:00"}]
     bad = ['{"id": "e"}', '{"id": "f", "text": 12}', "not json", '{"id": "g", "text": ""}',
-           '{"id": "h", "text": "x", "received_at": "yesterday"}']
+           '{"id": "h", "text": "x", "received_at": "yesterday"}', "", "[" * 100000, "[]"]
     inp = tmp_path / "in.jsonl"
     inp.write_text("\n".join([json.dumps(g, ensure_ascii=False) for g in good] + bad) + "\n", "utf-8")
     out = tmp_path / "out.jsonl"
     p = run(["score", "--input", str(inp), "--output", str(out)])
     assert p.returncode == 1
     rows = [json.loads(l) for l in out.read_text("utf-8").splitlines()]
-    assert len(rows) == 7
-    assert [r["id"] for r in rows] == ["a", "b", "e", "f", None, "g", "h"]
+    assert len(rows) == 10
+    assert [r["id"] for r in rows] == ["a", "b", "e", "f", None, "g", "h", None, None, None]
     assert rows[0]["harassment"] is False and rows[1]["harassment"] is True
     assert rows[1]["history"] == {"messages_24h": 0, "messages_7d": 0, "persistence": 0.0}
     assert [r["error"]["code"] for r in rows[2:]] == ["missing_text", "invalid_text", "invalid_json",
-                                                       "empty_text", "invalid_received_at"]
+                                                       "empty_text", "invalid_received_at", "empty_line",
+                                                       "invalid_json", "invalid_type"]
     assert "could not be scored" in p.stderr
 
 
@@ -44,6 +45,15 @@ def test_score_text_is_human_readable():
     p = run(["score", "--text", "ふざけるな、土下座しろ"])
     assert p.returncode == 0, p.stderr
     assert "レベル" in p.stdout and "土下座" in p.stdout
+
+
+def test_invalid_utf8_gets_an_error_record_not_a_crash(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'{"id": "u", "text": "\xff\xfe bad bytes"}\n{"id": "v", "text": "\xe3\x81\x82"}\n')
+    p = run(["score", "--input", str(inp), "--output", "-"])
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    assert rows[0]["error"]["code"] == "invalid_unicode" and rows[1]["id"] == "v"
+    assert p.returncode == 1
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

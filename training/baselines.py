@@ -47,7 +47,7 @@ class LexiconBaseline:
         lex = default_lexicons()
         pats = {l: [re.escape(fold_kana(normalize(w).text)) for w in GUIDELINE_KEYWORDS.get(l, [])] for l in labels}
         self.patterns = {l: re.compile("|".join(p)) if p else None for l, p in pats.items()}
-        self.lexicon = {c: p for c, p in zip(lex.categories, lex.patterns) if c in LEXICON_TO_LABELS}
+        self.lexicon = lex
 
     def fit(self, texts, Y):
         return self
@@ -61,8 +61,8 @@ class LexiconBaseline:
                 p = self.patterns[l]
                 if p is not None and p.search(f):
                     Y[i, k] = 1
-            for cat, pat in self.lexicon.items():
-                if pat.search(f):
+            for cat, n in zip(self.lexicon.categories, self.lexicon.counts(f)):
+                if n and cat in LEXICON_TO_LABELS:
                     for l in LEXICON_TO_LABELS[cat]:
                         Y[i, self.labels.index(l)] = 1
         ci = [self.labels.index(l) for l in self.conduct]

@@ -31,6 +31,8 @@ class TrainConfig:
     char_ngram_max: int = 3
     min_df: int = 2
     cue_weight: float = 0.25
+    reading_max_features: int = 60_000
+    vector_weight: float = 0.3
     max_dev_fpr: float = 0.03  # the harassment gate is the best dev F1 within this false-positive rate
     seed: int = 0
     threshold_min: float = 0.15
@@ -114,7 +116,8 @@ def train(train_records: list[dict], dev_records: list[dict], config: TrainConfi
     pipe = Pipeline([
         ("features", build_features(config.char_max_features, config.lemma_max_features,
                                     (config.char_ngram_min, config.char_ngram_max), config.min_df,
-                                    config.cue_weight)),
+                                    config.cue_weight, config.reading_max_features,
+                                    config.vector_weight)),
         ("clf", CalibratedMultiLabel(C=config.C, cv=config.cv, random_state=config.seed,
                                      n_jobs=config.n_jobs)),
     ])

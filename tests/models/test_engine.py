@@ -105,3 +105,40 @@ def test_model_card_describes_itself(engine):
     for key in ("version", "data_hash", "labels", "thresholds", "metrics", "training_config"):
         assert key in card
     assert card["labels"] == list(engine.taxonomy.ids)
+
+
+@pytest.fixture(scope="module")
+def cascade_engine():
+    from kasuhara.models.engine import Engine
+
+    return Engine.load(cascade=True)
+
+
+def test_cascade_finds_demands_amounts_and_targets(cascade_engine):
+    text = "件名：至急\n\n担当の佐藤をクビにしろ。5万円を返金しろ。"
+    r = cascade_engine.score(Message(text=text))
+    d = r.as_dict()
+    assert r.harassment
+    whats = [x["what"] for x in d["demands"]]
+    assert any("返金" in w for w in whats)
+    assert any(x["amount"] == "5万円" for x in d["demands"])
+    assert any(t["text"] == "佐藤" for t in d["targets"])
+    for x in d["demands"] + d["targets"]:
+        assert text[x["start"]:x["end"]] == x["text"]
+
+
+def test_without_cascade_the_fields_are_present_but_empty(engine):
+    d = engine.score(Message(text="5万円を返金しろ。")).as_dict()
+    assert d["demands"] == [] and d["targets"] == []
+
+
+def test_negated_announcement_is_weakened_by_the_cascade(engine, cascade_engine):
+    text = "SNSに晒すつもりはありませんが、今回の対応には大変失望しました。"
+    plain = engine.score(Message(text=text)).scores["threat"]
+    deep = cascade_engine.score(Message(text=text)).scores["threat"]
+    assert deep <= plain
+
+
+def test_a_negated_condition_does_not_cancel_the_threat_after_it(cascade_engine):
+    r = cascade_engine.score(Message(text="返金しないならSNSで晒すからな"))
+    assert "threat" in r.labels

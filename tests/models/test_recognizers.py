@@ -60,7 +60,19 @@ def test_positive(recs, tokenizer, label, text):
 
 @pytest.mark.parametrize("label,text", NEGATIVE)
 def test_negative(recs, tokenizer, label, text):
-    assert not [h for h in find(analyze(text, tokenizer), recs) if h.label == label]
+    assert not [h for h in find(analyze(text, tokenizer), recs) if h.label == label and not h.against]
+
+
+@pytest.mark.parametrize("label,text", [
+    ("violence", "この試薬で細胞を殺すのに何分かかりますか"),
+    ("violence", "kill -9 でプロセスを止めました"),
+    ("dogeza", "土下座したいくらい感謝しています"),
+    ("threat", "弁護士と相談の上、改めてご連絡いたします"),
+    ("insult", "私がバカでした、確認不足です"),
+])
+def test_counter_recognisers_mark_the_look_alikes(recs, tokenizer, label, text):
+    """The taxonomy's 'not this' cases give counter-features the classifier can learn from."""
+    assert [h for h in find(analyze(text, tokenizer), recs) if h.label == label and h.against]
 
 
 def test_declarations_are_validated():
