@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
-from pathlib import Path
 
 BATCH = 256
 
@@ -161,6 +161,45 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import ipaddress
+    import logging
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from kasuhara.service.app import create_app
+    from kasuhara.service.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        print(f"error: invalid KASUHARA_* settings:\n{e}", file=sys.stderr)
+        return 2
+    if not settings.api_keys:
+        try:
+            loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            print("error: KASUHARA_API_KEYS is unset (local mode): refusing to listen on "
+                  f"{args.host}; set API keys or use a loopback address", file=sys.stderr)
+            return 2
+        print("warning: KASUHARA_API_KEYS is unset: local mode, no authentication", file=sys.stderr)
+    from kasuhara.models import artifact
+
+    artifact.load(settings.model_path)  # a missing or corrupt model stops start-up here, clearly
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    workers = args.workers or min(2, os.cpu_count() or 1)
+    if workers > 1:  # each worker process builds its app from the same environment
+        uvicorn.run("kasuhara.service.app:create_app", factory=True, workers=workers, host=args.host,
+                    port=args.port, log_level="warning", access_log=False, timeout_keep_alive=5)
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                    access_log=False, timeout_keep_alive=5)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kasuhara", description="Customer-harassment screening for Japanese messages")
     sub = p.add_subparsers(dest="command", required=True)
@@ -196,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cascade", action="store_true", help="evaluate with the GiNZA cascade")
     e.add_argument("--json", help="also write the full report as JSON here")
     e.set_defaults(func=cmd_evaluate)
+
+    v = sub.add_parser("serve", help="the HTTP scoring service (settings: KASUHARA_* environment variables)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--workers", type=int, default=0, help="worker processes (default: up to 2, one per core)")
+    v.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("corpus", help="build the split, check written files, or print counts")
     c.add_argument("action", choices=("build", "check", "stats"))

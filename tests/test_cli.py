@@ -59,3 +59,23 @@ def test_invalid_utf8_gets_an_error_record_not_a_crash(tmp_path):
 def test_missing_model_is_a_clear_error(tmp_path):
     p = run(["score", "--text", "こんにちは", "--model", str(tmp_path)])
     assert p.returncode == 2 and "no model" in p.stderr
+
+
+def test_serve_refuses_a_public_address_without_api_keys():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "KASUHARA_API_KEYS"}
+    p = subprocess.run([sys.executable, "-m", "kasuhara.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2 and "refusing" in p.stderr
+
+
+def test_serve_stops_on_a_corrupt_model(tmp_path):
+    import os
+
+    bad = tmp_path / "model.skops"
+    bad.write_bytes(b"garbage")
+    env = dict(os.environ, KASUHARA_MODEL_PATH=str(bad), KASUHARA_API_KEYS="k")
+    p = subprocess.run([sys.executable, "-m", "kasuhara.cli", "serve", "--port", "1"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2 and "not a readable skops file" in p.stderr

@@ -1,0 +1,266 @@
+"""The store: scored messages (pseudonymised ids), customer history, feedback and an audit
+trail, with SQLAlchemy 2 (SQLite by default, PostgreSQL via KASUHARA_DATABASE_URL) and Alembic
+migrations. Raw text is kept only when the retention setting allows it, and only until it expires."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, delete, event,
+                        select, text)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from ..models.persistence import HistoryItem
+
+UTC = dt.timezone.utc
+log = logging.getLogger("kasuhara.service")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ScoredMessage(Base):
+    __tablename__ = "scored_message"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    customer_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    harassment: Mapped[bool] = mapped_column(Boolean)
+    risk: Mapped[float] = mapped_column(Float)
+    level: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[list] = mapped_column(JSON)
+    scores: Mapped[dict] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    text_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    message_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    labels: Mapped[list] = mapped_column(JSON)
+    harassment: Mapped[bool] = mapped_column(Boolean)
+    annotator: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[str | None] = mapped_column(String(200))
+    message_key: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or written."""
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    """Read back: SQLite returns naive datetimes; everything is stored in UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """Write and query in UTC (SQLite keeps no offset; mixing offsets would compare wrongly)."""
+    return t.astimezone(UTC) if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, url: str, id_salt: str = "kasuhara", store_text: bool = False, retention_days: int = 90):
+        kwargs: dict = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _):  # concurrent writers: WAL and a busy timeout
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+        self.url = url
+        self._salt = id_salt.encode()
+        self.store_text = store_text
+        self.retention = dt.timedelta(days=retention_days)
+
+    def key(self, value: str | None) -> str | None:
+        """A pseudonym for an id (HMAC-SHA256 with the installation's salt)."""
+        if value is None:
+            return None
+        return hmac.new(self._salt, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            raise StoreError(f"store unreachable: {type(e).__name__}") from None
+
+    def history(self, customer_id: str, now: dt.datetime, days: int = 7) -> list[HistoryItem]:
+        now = _utc(now)
+        since = now - dt.timedelta(days=days)
+        t = ScoredMessage.__table__
+        try:
+            with self.engine.connect() as conn:  # Core, not the ORM: this runs on every request
+                rows = conn.execute(select(t.c.received_at, t.c.labels, t.c.risk)
+                                    .where(t.c.customer_key == self.key(customer_id), t.c.received_at >= since,
+                                           t.c.received_at <= now)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"history unavailable: {type(e).__name__}") from None
+        return [HistoryItem(_aware(r[0]), tuple(r[1] or ()), float(r[2])) for r in rows]
+
+    def _result_row(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> ScoredMessage:
+        keep = self.store_text
+        return ScoredMessage(
+            message_key=self.key(message.id), ticket_id=ticket_id, customer_key=self.key(message.customer_id),
+            received_at=_utc(message.received_at or now), scored_at=_utc(now), harassment=result["harassment"],
+            risk=result["risk"], level=result["level"], labels=result["labels"], scores=result["scores"],
+            model_version=result["model_version"], text=message.text if keep else None,
+            text_expires_at=_utc(now) + self.retention if keep else None)
+
+    def save_result(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> None:
+        """Write one scored message now (the caller waits)."""
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.add(self._result_row(result, message, ticket_id, now))
+        except SQLAlchemyError as e:
+            raise StoreError(f"result not stored: {type(e).__name__}") from None
+
+    # -- write-behind: the answer does not wait for the database ----------------------------
+    def start_writer(self) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=10_000)
+        self._writer = threading.Thread(target=self._write_loop, name="kasuhara-store-writer", daemon=True)
+        self._stop = threading.Event()
+        self._writer.start()
+
+    def submit_result(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> None:
+        """Queue a scored message for the writer thread; written synchronously when the queue is
+        full or no writer runs, so nothing is dropped."""
+        row = self._result_row(result, message, ticket_id, now)
+        q = getattr(self, "_queue", None)
+        try:
+            if q is None:
+                raise queue.Full
+            q.put_nowait(row)
+        except queue.Full:
+            with Session(self.engine) as s, s.begin():
+                s.add(row)
+
+    def _write_loop(self) -> None:
+        next_purge = time.monotonic() + 60
+        while not (self._stop.is_set() and self._queue.empty()):
+            if self.store_text and time.monotonic() >= next_purge:  # retention: clear expired raw text
+                next_purge = time.monotonic() + 3600
+                try:
+                    self.purge_expired_text(dt.datetime.now(UTC))
+                except SQLAlchemyError as e:
+                    log.warning(f'{{"event": "retention_purge_failed", "error": "{type(e).__name__}"}}')
+            try:
+                rows = [self._queue.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(rows) < 256:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for attempt in range(20):
+                try:
+                    values = [{c.name: getattr(r, c.name) for c in ScoredMessage.__table__.columns if c.name != "id"}
+                              for r in rows]
+                    with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
+                        conn.execute(ScoredMessage.__table__.insert(), values)
+                    break
+                except SQLAlchemyError as e:  # locked or unreachable: retry, then give up loudly
+                    if attempt == 19:
+                        log.error(f'{{"event": "store_write_lost", "rows": {len(rows)}, "error": "{type(e).__name__}"}}')
+                    time.sleep(min(0.05 * (attempt + 1), 1.0))
+            for _ in rows:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued row is written."""
+        q = getattr(self, "_queue", None)
+        if q is None:
+            return
+        deadline = time.monotonic() + timeout
+        while q.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop_writer(self) -> None:
+        if getattr(self, "_writer", None) is not None:
+            self.flush()
+            self._stop.set()
+            self._writer.join(timeout=10)
+
+    def save_feedback(self, fb: dict, actor: str, now: dt.datetime) -> dict:
+        row = Feedback(ticket_id=fb.get("ticket_id"), message_key=self.key(fb.get("id")), labels=fb["labels"],
+                       harassment=fb["harassment"], annotator=fb.get("annotator"), comment=fb.get("comment"),
+                       created_at=now)
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.add(row)
+                s.flush()
+                s.add(AuditEvent(at=now, actor=actor, action="feedback", ticket_id=row.ticket_id,
+                                 message_key=row.message_key,
+                                 detail={"labels": row.labels, "harassment": row.harassment}))
+                out = {"feedback_id": row.id, "ticket_id": row.ticket_id, "id": fb.get("id"),
+                       "labels": row.labels, "harassment": row.harassment, "annotator": row.annotator,
+                       "comment": row.comment, "created_at": now.isoformat()}
+        except SQLAlchemyError as e:
+            raise StoreError(f"feedback not stored: {type(e).__name__}") from None
+        return out
+
+    def audit(self, actor: str, action: str, detail: dict, now: dt.datetime, ticket_id=None, message_key=None):
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.add(AuditEvent(at=now, actor=actor, action=action, ticket_id=ticket_id,
+                                 message_key=message_key, detail=detail))
+        except SQLAlchemyError as e:
+            raise StoreError(f"audit not stored: {type(e).__name__}") from None
+
+    def purge_expired_text(self, now: dt.datetime) -> int:
+        """Remove raw text whose retention has run out; returns how many rows were cleared."""
+        with Session(self.engine) as s, s.begin():
+            rows = s.execute(select(ScoredMessage).where(ScoredMessage.text_expires_at < _utc(now))).scalars().all()
+            for r in rows:
+                r.text = None
+                r.text_expires_at = None
+            return len(rows)
+
+    def count(self, table) -> int:
+        with Session(self.engine) as s:
+            return len(s.execute(select(table.id)).all())
+
+    def drop_all_for_tests(self) -> None:
+        """Empty every table (tests only)."""
+        with Session(self.engine) as s, s.begin():
+            for t in (AuditEvent, Feedback, ScoredMessage):
+                s.execute(delete(t))
