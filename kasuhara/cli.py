@@ -24,7 +24,7 @@ def _error_record(rid, code: str, message: str) -> dict:
 
 def parse_line(line: str):
     """(Message | None, error record | None) for one JSON Lines input line."""
-    from kasuhara.models.messages import InputError, message_from_dict
+    from kasuhara.models.messages import InputError, message_from_dict, record_id
 
     if not line.strip():
         return None, _error_record(None, "empty_line", "the line is empty")
@@ -34,13 +34,10 @@ def parse_line(line: str):
         return None, _error_record(None, "invalid_json", f"line is not valid JSON: {e}")
     except RecursionError:
         return None, _error_record(None, "invalid_json", "line is nested too deeply")
-    rid = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
-    if rid is not None and any(0xD800 <= ord(c) <= 0xDFFF for c in rid):
-        rid = None  # cannot be written back as UTF-8
     try:
         return message_from_dict(obj), None
     except InputError as e:
-        return None, _error_record(rid, e.code, e.message)
+        return None, _error_record(record_id(obj), e.code, e.message)
 
 
 def cmd_score(args) -> int:

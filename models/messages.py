@@ -42,6 +42,13 @@ def _has_lone_surrogate(s: str) -> bool:
     return any(0xD800 <= ord(c) <= 0xDFFF for c in s)
 
 
+def record_id(obj) -> str | None:
+    """The id to put on an error record for ``obj``: its ``id`` when that is a string that can
+    be written back as UTF-8, else None (a lone surrogate would break the output)."""
+    rid = obj.get("id") if isinstance(obj, dict) else None
+    return rid if isinstance(rid, str) and not _has_lone_surrogate(rid) else None
+
+
 def message_from_dict(obj, max_chars: int = MAX_TEXT_CHARS) -> Message:
     """Validate one JSON input object; raises :class:`InputError` with a clear code."""
     if not isinstance(obj, dict):

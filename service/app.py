@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..models.engine import Engine
-from ..models.messages import InputError, message_from_dict
+from ..models.messages import InputError, message_from_dict, record_id
 from .settings import Settings
 
 from .ratelimit import make_limiter
@@ -250,11 +250,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         def run():
             out = []
             for obj in body.items:
-                rid = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
                 try:
                     msg = message_from_dict(obj, settings.max_text_chars)
                 except InputError as e:
-                    out.append({"id": rid, "error": {"code": e.code, "message": e.message}})
+                    out.append({"id": record_id(obj), "error": {"code": e.code, "message": e.message}})
                     continue
                 ticket = obj.get("ticket_id") if isinstance(obj.get("ticket_id"), str) else None
                 out.append(score_message(request.app.state, msg, ticket))

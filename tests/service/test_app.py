@@ -61,6 +61,14 @@ def test_batch_keeps_order_and_errors(client):
     assert "scores" in res[0] and res[1]["error"]["code"] == "missing_text" and res[2]["error"]["code"] == "invalid_text"
 
 
+def test_batch_error_record_with_an_unwritable_id_is_still_answered(client):
+    r = client.post("/v1/score/batch", content=b'{"items": [{"id": "\\ud800", "text": "x"}]}',
+                    headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 200
+    assert r.json()["results"] == [{"id": None, "error": {"code": "invalid_unicode",
+                                                          "message": "field 'id' holds an unpaired surrogate"}}]
+
+
 def test_categories_and_model_card(client):
     cats = client.get("/v1/categories", headers=AUTH).json()["categories"]
     assert len(cats) == 15 and {"id", "ja", "en", "group", "severity", "guideline"} <= set(cats[0])
