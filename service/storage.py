@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, delete, event,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event,
                         select, text)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -136,20 +136,23 @@ class Store:
             raise StoreError(f"history unavailable: {type(e).__name__}") from None
         return [HistoryItem(_aware(r[0]), tuple(r[1] or ()), float(r[2])) for r in rows]
 
-    def _result_row(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> ScoredMessage:
+    def _result_values(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> dict:
         keep = self.store_text
-        return ScoredMessage(
-            message_key=self.key(message.id), ticket_id=ticket_id, customer_key=self.key(message.customer_id),
-            received_at=_utc(message.received_at or now), scored_at=_utc(now), harassment=result["harassment"],
-            risk=result["risk"], level=result["level"], labels=result["labels"], scores=result["scores"],
-            model_version=result["model_version"], text=message.text if keep else None,
-            text_expires_at=_utc(now) + self.retention if keep else None)
+        return {"message_key": self.key(message.id), "ticket_id": ticket_id,
+                "customer_key": self.key(message.customer_id), "received_at": _utc(message.received_at or now),
+                "scored_at": _utc(now), "harassment": result["harassment"], "risk": result["risk"],
+                "level": result["level"], "labels": result["labels"], "scores": result["scores"],
+                "model_version": result["model_version"], "text": message.text if keep else None,
+                "text_expires_at": _utc(now) + self.retention if keep else None}
+
+    def _insert(self, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
+            conn.execute(ScoredMessage.__table__.insert(), rows)
 
     def save_result(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> None:
         """Write one scored message now (the caller waits)."""
         try:
-            with Session(self.engine) as s, s.begin():
-                s.add(self._result_row(result, message, ticket_id, now))
+            self._insert([self._result_values(result, message, ticket_id, now)])
         except SQLAlchemyError as e:
             raise StoreError(f"result not stored: {type(e).__name__}") from None
 
@@ -163,15 +166,14 @@ class Store:
     def submit_result(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> None:
         """Queue a scored message for the writer thread; written synchronously when the queue is
         full or no writer runs, so nothing is dropped."""
-        row = self._result_row(result, message, ticket_id, now)
+        row = self._result_values(result, message, ticket_id, now)
         q = getattr(self, "_queue", None)
         try:
             if q is None:
                 raise queue.Full
             q.put_nowait(row)
         except queue.Full:
-            with Session(self.engine) as s, s.begin():
-                s.add(row)
+            self._insert([row])
 
     def _write_loop(self) -> None:
         next_purge = time.monotonic() + 60
@@ -193,10 +195,7 @@ class Store:
                     break
             for attempt in range(20):
                 try:
-                    values = [{c.name: getattr(r, c.name) for c in ScoredMessage.__table__.columns if c.name != "id"}
-                              for r in rows]
-                    with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
-                        conn.execute(ScoredMessage.__table__.insert(), values)
+                    self._insert(rows)
                     break
                 except SQLAlchemyError as e:  # locked or unreachable: retry, then give up loudly
                     if attempt == 19:
@@ -238,14 +237,6 @@ class Store:
             raise StoreError(f"feedback not stored: {type(e).__name__}") from None
         return out
 
-    def audit(self, actor: str, action: str, detail: dict, now: dt.datetime, ticket_id=None, message_key=None):
-        try:
-            with Session(self.engine) as s, s.begin():
-                s.add(AuditEvent(at=now, actor=actor, action=action, ticket_id=ticket_id,
-                                 message_key=message_key, detail=detail))
-        except SQLAlchemyError as e:
-            raise StoreError(f"audit not stored: {type(e).__name__}") from None
-
     def purge_expired_text(self, now: dt.datetime) -> int:
         """Remove raw text whose retention has run out; returns how many rows were cleared."""
         with Session(self.engine) as s, s.begin():
@@ -254,13 +245,3 @@ class Store:
                 r.text = None
                 r.text_expires_at = None
             return len(rows)
-
-    def count(self, table) -> int:
-        with Session(self.engine) as s:
-            return len(s.execute(select(table.id)).all())
-
-    def drop_all_for_tests(self) -> None:
-        """Empty every table (tests only)."""
-        with Session(self.engine) as s, s.begin():
-            for t in (AuditEvent, Feedback, ScoredMessage):
-                s.execute(delete(t))
