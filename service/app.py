@@ -28,6 +28,7 @@ from ..models.engine import Engine
 from ..models.messages import InputError, message_from_dict, record_id
 from .settings import Settings
 
+from .errors import ApiError, error_response
 from .ratelimit import make_limiter
 from .scoring import score_message
 from .storage import Store, StoreError
@@ -36,15 +37,6 @@ from .webhooks import webhook_router
 log = logging.getLogger("kasuhara.service")
 UTC = dt.timezone.utc
 DRAIN_CAP = 64 * 1024 * 1024  # an oversized body is read and dropped up to this size before the 413
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 # -- request bodies ------------------------------------------------------------------------

@@ -80,10 +80,10 @@ import time
 from html.parser import HTMLParser
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..models.messages import InputError, message_from_dict, parse_time
+from .errors import ApiError, error_response
 from .scoring import score_message
 from .settings import Settings
 from .ticketing import TicketingError, ZammadClient, ZendeskClient
@@ -97,15 +97,6 @@ MAX_ID_CHARS = 100
 MAX_SUBJECT_CHARS = 2000
 PUSH_SHARE_OF_TIMEOUT = 0.8  # the push-back must end before the request time limit
 _EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # no sign, exponent, nan or inf
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 class SeenSet:
@@ -200,13 +191,13 @@ def _ident(value, field: str, required: bool) -> str | None:
         value = value.strip()
     if value is None or value == "":
         if required:
-            raise _Reject(422, f"missing_{field}", f"field '{field}' is required")
+            raise ApiError(422, f"missing_{field}", f"field '{field}' is required")
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _Reject(422, f"invalid_{field}", f"field '{field}' must be a string or an integer")
+        raise ApiError(422, f"invalid_{field}", f"field '{field}' must be a string or an integer")
     value = str(value)
     if len(value) > MAX_ID_CHARS:
-        raise _Reject(422, f"invalid_{field}", f"field '{field}' is over {MAX_ID_CHARS} characters")
+        raise ApiError(422, f"invalid_{field}", f"field '{field}' is over {MAX_ID_CHARS} characters")
     return value
 
 
@@ -214,17 +205,17 @@ def _optional_str(value, field: str, limit: int | None = None) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _Reject(422, f"invalid_{field}", f"field '{field}' must be a string")
+        raise ApiError(422, f"invalid_{field}", f"field '{field}' must be a string")
     if limit is not None and len(value) > limit:
-        raise _Reject(422, f"invalid_{field}", f"field '{field}' is over {limit} characters")
+        raise ApiError(422, f"invalid_{field}", f"field '{field}' is over {limit} characters")
     return value
 
 
 def _text(value, field: str, missing_code: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise _Reject(422, missing_code, f"field '{field}' is required and must not be empty")
+        raise ApiError(422, missing_code, f"field '{field}' is required and must not be empty")
     if not isinstance(value, str):
-        raise _Reject(422, f"invalid_{field.rsplit('.', 1)[-1]}", f"field '{field}' must be a string")
+        raise ApiError(422, f"invalid_{field.rsplit('.', 1)[-1]}", f"field '{field}' must be a string")
     return value
 
 
@@ -234,7 +225,7 @@ def _time(value, field: str) -> str | None:
         try:
             parse_time(value)
         except InputError:
-            raise _Reject(422, f"invalid_{field.rsplit('.', 1)[-1]}", f"field '{field}' is not ISO-8601") from None
+            raise ApiError(422, f"invalid_{field.rsplit('.', 1)[-1]}", f"field '{field}' is not ISO-8601") from None
     return value
 
 
@@ -242,13 +233,13 @@ def _parse_json(raw: bytes):
     try:
         return json.loads(raw)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        raise _Reject(400, "invalid_json", "the body is not valid JSON") from None
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
 
 
 def zendesk_fields(obj) -> dict:
-    """The scoring input of a Zendesk payload (flat or nested form); raises ``_Reject``."""
+    """The scoring input of a Zendesk payload (flat or nested form); raises ``ApiError``."""
     if not isinstance(obj, dict):
-        raise _Reject(422, "invalid_payload", "the body must be a JSON object")
+        raise ApiError(422, "invalid_payload", "the body must be a JSON object")
     t = obj.get("ticket")
     if isinstance(t, dict):
         requester = t.get("requester")
@@ -265,18 +256,18 @@ def zendesk_fields(obj) -> dict:
 
 
 def zammad_fields(obj) -> dict:
-    """The scoring input of a Zammad webhook payload; raises ``_Reject``."""
+    """The scoring input of a Zammad webhook payload; raises ``ApiError``."""
     if not isinstance(obj, dict) or not isinstance(obj.get("ticket"), dict):
-        raise _Reject(422, "invalid_payload", "the body must be a JSON object with a 'ticket' object")
+        raise ApiError(422, "invalid_payload", "the body must be a JSON object with a 'ticket' object")
     ticket, article = obj["ticket"], obj.get("article")
     if not isinstance(article, dict):
-        raise _Reject(422, "missing_article_body", "field 'article.body' is required and must not be empty")
+        raise ApiError(422, "missing_article_body", "field 'article.body' is required and must not be empty")
     body = _text(article.get("body"), "article.body", "missing_article_body")
     ctype = article.get("content_type")
     if isinstance(ctype, str) and ctype.split(";", 1)[0].strip().lower() == "text/html":
         body = html_to_text(body)
         if not body:
-            raise _Reject(422, "missing_article_body", "field 'article.body' has no text")
+            raise ApiError(422, "missing_article_body", "field 'article.body' has no text")
     return {"ticket_id": _ident(ticket.get("id"), "ticket_id", True),
             "customer": _ident(ticket.get("customer_id"), "customer_id", False),
             "subject": _optional_str(ticket.get("title"), "title", MAX_SUBJECT_CHARS),
@@ -334,7 +325,7 @@ def webhook_router(settings: Settings) -> APIRouter:
         try:
             msg = message_from_dict(obj, settings.max_text_chars)
         except InputError as e:
-            raise _Reject(422, e.code, e.message) from None
+            raise ApiError(422, e.code, e.message) from None
         result = await run_in_threadpool(score_message, request.app.state, msg, f"{system}-{f['ticket_id']}")
         tags = tags_for(result)
         answer = {"ticket_id": f["ticket_id"], "tags": tags,
@@ -359,11 +350,11 @@ def webhook_router(settings: Settings) -> APIRouter:
         ticketing system's redelivery gets through."""
         if not seen.claim(keys, expires, now):
             _reject_log(system, "replayed_request")
-            return _error(409, "replayed_request", replay_message)
+            return error_response(409, "replayed_request", replay_message)
         try:
             return await score_and_answer(system, request, fields_of(_parse_json(raw)), push, started)
-        except _Reject as r:
-            return _error(r.status, r.code, r.message)
+        except ApiError as r:
+            return error_response(r.status, r.code, r.message)
         except BaseException:  # our failure (or the time limit): release, then let it propagate
             seen.release(keys)
             raise
@@ -373,7 +364,7 @@ def webhook_router(settings: Settings) -> APIRouter:
         started = time.monotonic()
         secret = settings.zendesk_signing_secret
         if not secret:
-            return _error(404, "not_configured", "the Zendesk webhook is not configured")
+            return error_response(404, "not_configured", "the Zendesk webhook is not configured")
         raw = await request.body()
         sig = request.headers.get("x-zendesk-webhook-signature", "").strip()
         stamp = request.headers.get("x-zendesk-webhook-signature-timestamp", "")
@@ -381,11 +372,11 @@ def webhook_router(settings: Settings) -> APIRouter:
                                              hashlib.sha256).digest())
         if not sig or not stamp or not hmac.compare_digest(sig.encode("latin-1"), expected):
             _reject_log("zendesk", "invalid_signature")
-            return _error(401, "invalid_signature", "X-Zendesk-Webhook-Signature is missing or does not verify")
+            return error_response(401, "invalid_signature", "X-Zendesk-Webhook-Signature is missing or does not verify")
         when, now = zendesk_timestamp(stamp), time.time()
         if when is None or abs(now - when) > settings.webhook_max_age_s:
             _reject_log("zendesk", "stale_request")
-            return _error(401, "stale_request", f"the signature timestamp is unreadable or over "
+            return error_response(401, "stale_request", f"the signature timestamp is unreadable or over "
                                                 f"{settings.webhook_max_age_s} s away from now")
         return await claim_and_score("zendesk", zendesk_seen, [sig], when + settings.webhook_max_age_s + 1, now,
                                      "this signed request was already received", request, raw, zendesk_fields,
@@ -396,14 +387,14 @@ def webhook_router(settings: Settings) -> APIRouter:
         started = time.monotonic()
         secret = settings.zammad_secret
         if not secret:
-            return _error(404, "not_configured", "the Zammad webhook is not configured")
+            return error_response(404, "not_configured", "the Zammad webhook is not configured")
         raw = await request.body()
         given = request.headers.get("x-hub-signature", "").strip()
         expected = "sha1=" + hmac.new(secret.encode(), raw, hashlib.sha1).hexdigest()
         if not given.startswith("sha1=") or not hmac.compare_digest(
                 ("sha1=" + given[5:].lower()).encode("latin-1"), expected.encode("ascii")):
             _reject_log("zammad", "invalid_signature")
-            return _error(401, "invalid_signature", "X-Hub-Signature is missing or does not verify")
+            return error_response(401, "invalid_signature", "X-Hub-Signature is missing or does not verify")
         keys = ["body:" + hashlib.sha256(raw).hexdigest()]
         delivery = request.headers.get("x-zammad-delivery", "").strip()
         if delivery:
