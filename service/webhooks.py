@@ -372,12 +372,13 @@ def webhook_router(settings: Settings) -> APIRouter:
                                              hashlib.sha256).digest())
         if not sig or not stamp or not hmac.compare_digest(sig.encode("latin-1"), expected):
             _reject_log("zendesk", "invalid_signature")
-            return error_response(401, "invalid_signature", "X-Zendesk-Webhook-Signature is missing or does not verify")
+            return error_response(401, "invalid_signature",
+                                  "X-Zendesk-Webhook-Signature is missing or does not verify")
         when, now = zendesk_timestamp(stamp), time.time()
         if when is None or abs(now - when) > settings.webhook_max_age_s:
             _reject_log("zendesk", "stale_request")
             return error_response(401, "stale_request", f"the signature timestamp is unreadable or over "
-                                                f"{settings.webhook_max_age_s} s away from now")
+                                                        f"{settings.webhook_max_age_s} s away from now")
         return await claim_and_score("zendesk", zendesk_seen, [sig], when + settings.webhook_max_age_s + 1, now,
                                      "this signed request was already received", request, raw, zendesk_fields,
                                      zendesk_push, started)
