@@ -126,7 +126,7 @@ def service_section() -> str:
         f"| ready after start | {r['ready_after_s']} s | ≤ 10 s |", "",
         "The clients share the two cores with the server, and every request is fully scored",
         "(normalisation, three n-gram views, word vectors, rules, evidence) in Python: the p99 target",
-        "is not met yet.", ""])
+        ("is met." if r["p99_ms"] <= 50 else "is not met yet."), ""])
 
 
 def _fill(text: str, name: str, body: str) -> str:
