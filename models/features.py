@@ -135,8 +135,15 @@ class WordVectorFeatures(BaseEstimator, TransformerMixin):
         self.dim_ = ginza_vectors().dim
         return self
 
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_table", None)
+        return state
+
     def transform(self, X):
-        table = ginza_vectors()
+        table = self.__dict__.get("_table")
+        if table is None:  # kept on the instance, not saved (see __getstate__)
+            table = self._table = ginza_vectors()
         out = np.zeros((len(X), 2 * self.dim_), dtype=np.float32)
         for i, a in enumerate(X):
             vs = []
@@ -170,6 +177,7 @@ class CompactTfidf(TfidfVectorizer):
             state["vocabulary_terms_"] = np.array(terms, dtype=str)
         state.pop("stop_words_", None)
         state.pop("_analyzer_cache", None)
+        state.pop("_char_index_cache", None)
         return state
 
     def __setstate__(self, state):
@@ -182,27 +190,38 @@ class CompactTfidf(TfidfVectorizer):
     def fast_transform(self, docs: list[str]):
         """The same matrix as ``transform`` (counts -> sublinear tf -> idf -> l2), built
         directly: scikit-learn's generic checks cost more than the counting on short texts."""
-        analyzer = self.__dict__.get("_analyzer_cache")
-        if analyzer is None:
-            analyzer = self._analyzer_cache = self.build_analyzer()
         vocab = self.vocabulary_
         indptr, indices, values = [0], [], []
-        for doc in docs:
-            counts: dict[int, int] = {}
-            for feature in analyzer(doc):
-                j = vocab.get(feature)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            indices.extend(counts.keys())
-            values.extend(counts.values())
-            indptr.append(len(indices))
+        if self._plain_char_analyzer():
+            keys, cols = self._char_index()
+            lo, hi = self.ngram_range
+            for doc in docs:
+                grams = _char_ngram_keys(_WHITE_SPACES.sub(" ", doc), lo, hi)
+                pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
+                j, c = np.unique(cols[pos[keys[pos] == grams]], return_counts=True)
+                indices.extend(j.tolist())
+                values.extend(c.tolist())
+                indptr.append(len(indices))
+        else:
+            analyzer = self.__dict__.get("_analyzer_cache")
+            if analyzer is None:
+                analyzer = self._analyzer_cache = self.build_analyzer()
+            for doc in docs:
+                counts: dict[int, int] = {}
+                for feature in analyzer(doc):
+                    j = vocab.get(feature)
+                    if j is not None:
+                        counts[j] = counts.get(j, 0) + 1
+                indices.extend(counts.keys())
+                values.extend(counts.values())
+                indptr.append(len(indices))
         data = np.asarray(values, dtype=np.float32)
         if self.sublinear_tf:
             np.log(data, out=data)
             data += 1
         idx = np.asarray(indices, dtype=np.int32)
         if self.use_idf:
-            data *= self.idf_.astype(np.float32)[idx]
+            data *= self.idf_[idx]  # gather first: a float32 copy of the whole idf per call faults pages in worker threads
         ptr = np.asarray(indptr, dtype=np.int32)
         if self.norm == "l2":
             rows = np.repeat(np.arange(len(docs)), np.diff(ptr))
@@ -212,6 +231,51 @@ class CompactTfidf(TfidfVectorizer):
         X = sparse.csr_matrix((data, idx, ptr), shape=(len(docs), len(vocab)))
         X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
         return X
+
+
+    def _plain_char_analyzer(self) -> bool:
+        """Character n-grams with no preprocessing but scikit-learn's whitespace folding: the
+        case :func:`_char_ngram_keys` counts exactly."""
+        return (self.analyzer == "char" and not self.lowercase and self.strip_accents is None
+                and self.preprocessor is None and self.input == "content" and self.ngram_range[1] <= 3
+                and bool(self.vocabulary_))
+
+    def _char_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary as sorted integer n-gram keys and their columns (built once)."""
+        cached = self.__dict__.get("_char_index_cache")
+        if cached is None:
+            by_len: dict[int, list[str]] = {}
+            for t in self.vocabulary_:
+                by_len.setdefault(len(t), []).append(t)
+            keys, cols = [], []
+            for n, terms in by_len.items():  # all terms of one length packed in one go
+                cp = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"),
+                                   dtype=np.uint32).astype(np.int64).reshape(len(terms), n) + 1
+                k = cp[:, 0].copy()
+                for j in range(1, n):
+                    k = (k << 21) | cp[:, j]
+                keys.append(k)
+                cols.append(np.fromiter((self.vocabulary_[t] for t in terms), dtype=np.int32, count=len(terms)))
+            keys, cols = np.concatenate(keys), np.concatenate(cols)
+            order = np.argsort(keys)
+            cached = self._char_index_cache = (keys[order], cols[order])
+        return cached
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char analyzer folds runs of whitespace like this
+
+
+def _char_ngram_keys(text: str, lo: int, hi: int) -> np.ndarray:
+    """Every character n-gram of ``text`` (``lo <= n <= hi``) as one int64: code points + 1
+    (< 2**21) packed 21 bits each, so n-grams of different lengths never share a key."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    parts = []
+    for n in range(lo, min(hi, len(cp)) + 1):
+        k = cp[:len(cp) - n + 1].copy()
+        for j in range(1, n):
+            k = (k << 21) | cp[j:len(cp) - n + 1 + j]
+        parts.append(k)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,
