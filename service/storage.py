@@ -43,8 +43,8 @@ class ScoredMessage(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
     text_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    detail: Mapped[dict | None] = mapped_column(JSON)  # evidence offsets (no text), actions, history
-    quoted: Mapped[dict | None] = mapped_column(JSON)  # demands/targets quote the customer: kept like text
+    detail: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # evidence offsets (no text), actions, history
+    quoted: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # demands/targets quote the customer: kept like text
     __table_args__ = (Index("ix_scored_message_level", "level"),)
 
 

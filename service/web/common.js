@@ -151,6 +151,19 @@
     return "■".repeat(Math.min(8, Math.max(3, Math.ceil(n / 3))));
   }
 
+  /** Consecutive evidence segments as one run: one category tag and one mask per run. */
+  function runs(segs) {
+    const out = [];
+    let cur = null;
+    segs.forEach(function (seg) {
+      if (!seg.labels.length) { out.push({ text: seg.text }); cur = null; return; }
+      if (!cur) { cur = { parts: [], labels: [] }; out.push(cur); }
+      cur.parts.push(seg);
+      seg.labels.forEach(function (l) { if (!cur.labels.includes(l)) cur.labels.push(l); });
+    });
+    return out;
+  }
+
   /**
    * The message text with evidence highlighted per category; in a shielded view the evidence is
    * masked (■■■) until `reveal(true)`. Returns {node, reveal, masked}.
@@ -158,19 +171,18 @@
   function evidenceText(text, evidence, shielded) {
     const node = el("div", { class: "msg-text" + (shielded ? " shielded" : ""), lang: "ja" });
     const marks = [];
-    let lastLabels = "";
-    segments(text, evidence).forEach(function (seg) {
-      if (!seg.labels.length) { node.append(seg.text); lastLabels = ""; return; }
-      const key = seg.labels.join(",");
-      const names = seg.labels.map(categoryName).join("・");
-      const mark = paintCategory(el("mark", { class: "ev", "data-labels": key }), seg.labels[0]);
-      const words = el("span", { class: "ev-words", text: seg.text });
-      const mask = el("span", { class: "ev-mask", text: maskFor(seg.text), "aria-label": names + "（伏せ字）" });
-      if (key !== lastLabels) mark.append(el("span", { class: "ev-tag", text: names }));
-      mark.append(shielded ? mask : words);
+    runs(segments(text, evidence)).forEach(function (run) {
+      if (!run.parts) { node.append(run.text); return; }
+      const names = run.labels.map(categoryName).join("・");
+      const mark = paintCategory(el("mark", { class: "ev", "data-labels": run.labels.join(",") }), run.labels[0]);
+      const words = el("span", { class: "ev-words" }, run.parts.map(function (p) {
+        return paintCategory(el("span", { class: "ev-part", text: p.text }), p.labels[0]);
+      }));
+      const plain = run.parts.map(function (p) { return p.text; }).join("");
+      const mask = el("span", { class: "ev-mask", text: maskFor(plain), role: "img", "aria-label": "伏せ字" });
+      mark.append(el("span", { class: "ev-tag", text: names }), shielded ? mask : words);
       marks.push({ mark: mark, words: words, mask: mask });
       node.append(mark);
-      lastLabels = key;
     });
     function reveal(on) {
       marks.forEach(function (m) {
