@@ -63,6 +63,14 @@ def badge_signature(secret: str, ticket_id: str) -> str:
     return mac.hexdigest()[:SIG_CHARS]
 
 
+def check_ticket_id(ticket_id: str) -> None:
+    """A ticket id as the store keeps it: at most 200 characters, no NUL (PostgreSQL refuses it)."""
+    if len(ticket_id) > 200:
+        raise ApiError(422, "invalid_ticket_id", "ticket_id has more than 200 characters")
+    if "\x00" in ticket_id:
+        raise ApiError(422, "invalid_ticket_id", "ticket_id contains a NUL character")
+
+
 def _text_width(s: str, size: float) -> float:
     """Rough advance width: full-width characters one em, others about 0.6 em."""
     return sum(size if ord(ch) > 0x2E7F else size * 0.6 for ch in s)
@@ -169,6 +177,8 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
             raise ApiError(422, "invalid_request", "give customer_id or customer, not both")
         if customer is not None and not PSEUDONYM.match(customer):
             raise ApiError(422, "invalid_customer", "customer must be 6 to 64 lowercase hex characters")
+        if ticket_id is not None:
+            check_ticket_id(ticket_id)
         store = store_of(request)
         key = store.key(customer_id) if customer_id is not None else customer
         f = QueueFilter(levels=wanted, label=label, customer_key=key, ticket_id=ticket_id,
@@ -189,8 +199,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
     @router.get("/v1/tickets/{ticket_id}", tags=["console"])
     async def ticket(ticket_id: str, request: Request, actor: str = Depends(auth)) -> dict:
         """The latest scored message of a ticket (what the widget shows)."""
-        if len(ticket_id) > 200:
-            raise ApiError(422, "invalid_ticket_id", "ticket_id has more than 200 characters")
+        check_ticket_id(ticket_id)
         out = await read(latest_for_ticket, store_of(request), ticket_id, dt.datetime.now(UTC))
         if out is None:
             raise ApiError(404, "not_found", "no scored message for this ticket")
@@ -200,8 +209,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
     @router.get("/v1/tickets/{ticket_id}/badge-url", tags=["console"])
     async def ticket_badge_url(ticket_id: str, actor: str = Depends(auth)) -> dict:
         """The URL of the ticket's SVG badge (signed when KASUHARA_BADGE_SECRET is set)."""
-        if len(ticket_id) > 200:
-            raise ApiError(422, "invalid_ticket_id", "ticket_id has more than 200 characters")
+        check_ticket_id(ticket_id)
         url = badge_url(ticket_id)
         if url is None:
             raise ApiError(404, "badge_disabled", "set KASUHARA_BADGE_SECRET to sign badge URLs")
@@ -216,8 +224,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
                 raise ApiError(403, "bad_signature", "the badge URL is not signed for this ticket")
         elif settings.api_keys:
             raise ApiError(404, "badge_disabled", "set KASUHARA_BADGE_SECRET to serve signed badge URLs")
-        if len(ticket_id) > 200:
-            raise ApiError(422, "invalid_ticket_id", "ticket_id has more than 200 characters")
+        check_ticket_id(ticket_id)
         level_id = await read(latest_level, store_of(request), ticket_id)
         svg = badge_svg(levels.get(level_id) if level_id else None)
         return Response(svg, media_type="image/svg+xml",

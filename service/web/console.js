@@ -192,20 +192,21 @@
     const message = K.shieldedMessage(d);
     const cats = d.labels.length ? el("div", { class: "chips" }, d.labels.map(K.categoryChip))
                                  : el("p", { class: "muted", text: "該当カテゴリはありません。" });
-    const blocks = [head, message,
-                    section("カテゴリ", [cats]),
-                    section("推奨対応", [K.actionsList(d.actions)], "actions-block"),
-                    section("要求", [demandsView(d)]),
-                    section("顧客の履歴", [historyView(d)]),
-                    section("フィードバック", [feedbackView(d)], "feedback-block")];
-    if (d.text !== null && d.evidence.length) {
-      blocks.splice(3, 0, section("根拠", [evidenceView(d)]));
-    }
-    body.replaceChildren.apply(body, blocks);
+    const evidence = d.evidence.length ? evidenceView(d) : null;
+    const main = el("div", { class: "detail-col" }, [
+      section("推奨対応", [K.actionsList(d.actions)], "actions-block"),
+      section("カテゴリと根拠", [cats, evidence]),
+      section("要求", [demandsView(d)]),
+    ]);
+    const side = el("div", { class: "detail-col" }, [
+      section("顧客の履歴", [historyView(d)]),
+      section("フィードバック", [feedbackView(d)], "feedback-block"),
+    ]);
+    body.replaceChildren(head, message, el("div", { class: "detail-grid" }, [main, side]));
   }
 
   function evidenceView(d) {
-    const shielded = K.isShielded(d.level);
+    const shielded = K.isShielded(d.level) && d.text !== null;
     const list = K.evidenceList(d.evidence, shielded);
     if (shielded) {
       const btn = el("button", { type: "button", class: "btn-quiet", "aria-expanded": "false" }, ["根拠の表現を表示する"]);

@@ -118,7 +118,8 @@ def test_detail_shows_actions_demands_and_history(console):
     _open(console, "T-1005")
     detail = console.locator("#detail-body")
     assert detail.locator(".actions li").count() >= 1
-    assert "金銭補償の要求" in detail.locator("section", has_text="要求").first.inner_text()
+    demands = detail.locator("section", has=console.get_by_role("heading", name="要求", exact=True))
+    assert "金銭補償の要求" in demands.inner_text()
     hist = detail.locator("section", has=console.get_by_role("heading", name="顧客の履歴"))
     stats = hist.locator(".stat-value").all_inner_texts()
     assert stats[2] == "3"  # three messages of cust-c within 30 days

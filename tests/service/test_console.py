@@ -63,6 +63,9 @@ def test_console_api_needs_the_key(client, path):
     ("/v1/messages/424242", 404, "not_found"),
     ("/v1/tickets/NOPE", 404, "not_found"),
     ("/v1/tickets/" + "x" * 201, 422, "invalid_ticket_id"),
+    ("/v1/tickets/a%00b", 422, "invalid_ticket_id"),  # PostgreSQL would refuse the NUL: not a 503
+    ("/v1/messages?ticket_id=a%00b", 422, "invalid_ticket_id"),
+    ("/badge/a%00b.svg?sig=" + "0" * 32, 403, "bad_signature"),
 ])
 def test_bad_parameters_get_a_4xx(client, path, status, code):
     r = client.get(path, headers=AUTH)
