@@ -58,14 +58,12 @@ def call(base: str, method: str, path: str, body: dict | None = None, key: str |
         return e.code, json.loads(e.read() or b"null")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Base URL of a running service (API key ``KEY``, text stored) seeded with ``SEED``."""
-    tmp = tmp_path_factory.mktemp("console-server")
+def _serve(tmp: Path, store_text: bool):
+    """Start uvicorn on a free port over a fresh SQLite store; yields the base URL."""
     port = _free_port()
-    env = dict(os.environ, KASUHARA_STORE_TEXT="true", KASUHARA_DATABASE_URL=f"sqlite:///{tmp / 'k.db'}",
-               KASUHARA_API_KEYS=KEY, KASUHARA_BADGE_SECRET="badge-secret-for-tests",
-               KASUHARA_RATE_LIMIT_PER_MINUTE="100000")
+    env = dict(os.environ, KASUHARA_STORE_TEXT=str(store_text).lower(),
+               KASUHARA_DATABASE_URL=f"sqlite:///{tmp / 'k.db'}", KASUHARA_API_KEYS=KEY,
+               KASUHARA_BADGE_SECRET="badge-secret-for-tests", KASUHARA_RATE_LIMIT_PER_MINUTE="100000")
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kasuhara.service.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -85,16 +83,35 @@ def server(tmp_path_factory):
             if time.monotonic() > deadline:
                 raise RuntimeError("server not ready within 120 s")
             time.sleep(0.3)
-        for ticket, cust, at, text in SEED:
-            status, _ = call(base, "POST", "/v1/score", {"text": text, "id": f"m-{ticket}", "ticket_id": ticket,
-                                                         "customer_id": cust, "received_at": at})
-            assert status == 200
-            time.sleep(0.3)  # the write-behind stores each before the next one asks for history
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def _seed(base: str, rows) -> None:
+    for ticket, cust, at, text in rows:
+        status, _ = call(base, "POST", "/v1/score", {"text": text, "id": f"m-{ticket}", "ticket_id": ticket,
+                                                     "customer_id": cust, "received_at": at})
+        assert status == 200
+        time.sleep(0.3)  # the write-behind stores each before the next one asks for history
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Base URL of a running service (API key ``KEY``, text stored) seeded with ``SEED``."""
+    for base in _serve(tmp_path_factory.mktemp("console-server"), store_text=True):
+        _seed(base, SEED)
+        yield base
+
+
+@pytest.fixture(scope="session")
+def server_without_text(tmp_path_factory):
+    """The same service with KASUHARA_STORE_TEXT off, seeded with the critical message only."""
+    for base in _serve(tmp_path_factory.mktemp("console-server-nt"), store_text=False):
+        _seed(base, [r for r in SEED if r[0] == "T-1005"])
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -206,3 +206,36 @@ def test_screenshots(request, browser, server):
     wp.locator("svg").screenshot(path=str(out / "badge.png"))
     wctx.close()
     ctx.close()
+
+
+def test_without_stored_text_the_page_says_so_and_still_guides(page, server_without_text):
+    page.goto(server_without_text + "/console")
+    page.get_by_label("APIキー", exact=True).fill(KEY)
+    page.get_by_role("button", name="接続").click()
+    assert "本文保存：無効" in page.locator("#text-mode").inner_text()
+    _ticket_item(page, "T-1005").click()
+    notice = page.get_by_test_id("no-text")
+    notice.wait_for()
+    assert "本文は保存されていません" in notice.inner_text() and "KASUHARA_STORE_TEXT" in notice.inner_text()
+    detail = page.locator("#detail-body")
+    assert "緊急" in detail.locator(".warning .badge").inner_text()
+    assert detail.locator(".actions li").count() >= 1
+    assert detail.locator(".chips .cat-chip").count() >= 1
+    assert page.get_by_test_id("reveal").count() == 0  # nothing to reveal
+    assert "晒" not in detail.inner_text()
+
+
+def test_drift_panel_draws_the_series_and_alerts_when_the_service_has_them(page, server):
+    drift = {"bucket": "day", "series": [
+        {"start": f"2026-11-{d:02d}T00:00:00+00:00", "messages": 40, "harassment_rate": r, "label_rates": {"insult": r}}
+        for d, r in zip(range(24, 29), [0.05, 0.06, 0.04, 0.07, 0.15])],
+        "alerts": [{"label": "insult", "message": "侮辱・暴言の割合が上がっています"}]}
+    page.route("**/v1/drift", lambda route: route.fulfill(json=drift))
+    page.goto(server + "/console")
+    page.get_by_label("APIキー", exact=True).fill(KEY)
+    page.get_by_role("button", name="接続").click()
+    panel = page.locator("#drift")
+    expect(panel).to_be_visible()
+    assert panel.locator("polyline").get_attribute("points").count(",") == 5
+    assert "最新 15%" in panel.get_by_role("img").get_attribute("aria-label")
+    assert "侮辱・暴言の割合が上がっています" in panel.locator("#drift-alerts").inner_text()
