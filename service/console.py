@@ -164,7 +164,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
                        customer: str | None = Query(None, max_length=64,
                                                     description="a customer pseudonym (or its first 6+ hex characters)"),
                        ticket_id: str | None = Query(None, max_length=200),
-                       before_id: int | None = Query(None, ge=1, description="page on: the previous answer's next_before_id"),
+                       before_id: int | None = Query(None, ge=1, le=2**62, description="page on: the previous answer's next_before_id"),
                        limit: int = Query(50, ge=1, le=200)) -> dict:
         """The queue: newest first, filtered by level, category, customer or ticket."""
         wanted = tuple(x.strip() for x in level.split(",") if x.strip()) if level else ()

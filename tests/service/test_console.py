@@ -31,7 +31,7 @@ def client(tmp_path_factory, engine):
         for ticket, cust, text in [("T-1", "cust-1", POLITE), ("T-2", "cust-1", THREAT), ("T-3", "cust-2", THREAT)]:
             r = c.post("/v1/score", json={"text": text, "ticket_id": ticket, "customer_id": cust}, headers=AUTH)
             assert r.status_code == 200
-        c.app.state.store.flush()
+            c.app.state.store.flush()  # stored before the next one asks for the customer's history
         yield c
 
 
@@ -54,6 +54,7 @@ def test_console_api_needs_the_key(client, path):
     ("/v1/messages?limit=201", 422, "invalid_request"),
     ("/v1/messages?limit=abc", 422, "invalid_request"),
     ("/v1/messages?before_id=-3", 422, "invalid_request"),
+    ("/v1/messages?before_id=99999999999999999999", 422, "invalid_request"),  # beyond SQL integers
     ("/v1/messages?customer=XYZ", 422, "invalid_customer"),
     ("/v1/messages?customer=abc", 422, "invalid_customer"),
     ("/v1/messages?customer=abcdef&customer_id=c", 422, "invalid_request"),
