@@ -150,12 +150,13 @@ class Store:
     def _result_values(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> dict:
         keep = self.store_text
         detail, quoted = result_detail(result)
-        return {"detail": detail, "quoted": quoted if keep else None,"message_key": self.key(message.id), "ticket_id": ticket_id,
+        return {"message_key": self.key(message.id), "ticket_id": ticket_id,
                 "customer_key": self.key(message.customer_id), "received_at": _utc(message.received_at or now),
                 "scored_at": _utc(now), "harassment": result["harassment"], "risk": result["risk"],
                 "level": result["level"], "labels": result["labels"], "scores": result["scores"],
                 "model_version": result["model_version"], "text": message.text if keep else None,
-                "text_expires_at": _utc(now) + self.retention if keep else None}
+                "text_expires_at": _utc(now) + self.retention if keep else None,
+                "detail": detail, "quoted": quoted if keep else None}
 
     def _insert(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
