@@ -88,12 +88,11 @@ def cmd_score(args) -> int:
     return 1 if failed else 0
 
 
-BADGE = {"none": "○ なし", "low": "△ 低", "medium": "▲ 中", "high": "■ 高", "critical": "✖ 緊急"}
-
-
 def render(result, engine) -> str:
+    from kasuhara.models.levels import load_levels
+
     tax = engine.taxonomy
-    lines = [f"レベル: {BADGE[result.level]} ({result.level})   risk {result.risk:.2f}   "
+    lines = [f"レベル: {load_levels()[result.level].badge} ({result.level})   risk {result.risk:.2f}   "
              f"カスハラ: {'はい' if result.harassment else 'いいえ'}   model {result.model_version}"]
     if result.labels:
         lines.append("カテゴリ: " + "、".join(f"{tax.get(l).ja} ({l} {result.scores[l]:.2f})" for l in result.labels))

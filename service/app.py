@@ -28,6 +28,7 @@ from ..models.engine import Engine
 from ..models.messages import InputError, message_from_dict, record_id
 from .settings import Settings
 
+from .console import console_router
 from .errors import ApiError, error_response
 from .ratelimit import make_limiter
 from .scoring import MicroBatcher, score_messages
@@ -140,8 +141,9 @@ class GuardMiddleware:
         state = scope["app"].state if "app" in scope else None
         metrics = getattr(state, "metrics", None)
         if metrics is not None and path.startswith(("/v1/", "/healthz", "/readyz")):
-            metrics.latency.labels(endpoint=path).observe(dt_s)
-            metrics.requests.labels(endpoint=path, status=str(status["code"])).inc()
+            endpoint = getattr(scope.get("route"), "path", path)  # the template: no ids in metric labels
+            metrics.latency.labels(endpoint=endpoint).observe(dt_s)
+            metrics.requests.labels(endpoint=endpoint, status=str(status["code"])).inc()
         if log.isEnabledFor(logging.INFO):
             log.info(json.dumps({"event": "request", "request_id": rid, "method": scope.get("method"),
                                  "path": path, "status": status["code"], "ms": round(dt_s * 1000, 1)}))
@@ -225,6 +227,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise ApiError(429, "rate_limited", "too many requests for this key; retry in a minute",
                            {"Retry-After": "60"})
         return actor
+
+    app.include_router(console_router(settings, auth))
 
     def to_message(obj: dict):
         try:

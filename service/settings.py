@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     zammad_token: str | None = None
     webhook_max_age_s: int = Field(300, ge=30)  # Zendesk signature timestamp window, either way
 
+    # agent console and ticket widget (service/console.py)
+    frame_ancestors: str = Field("'self'", pattern=r"^[^;,\r\n]+$",
+                                 description="CSP frame-ancestors of /widget, e.g. 'self' https://example.zendesk.com")
+    badge_secret: str | None = None  # signs /badge/{ticket}.svg URLs; required for the badge when keys are set
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split(cls, v):

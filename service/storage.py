@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event,
-                        select, text)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, Index, Integer, String, Text, create_engine, event,
+                        select, text, update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -43,6 +43,9 @@ class ScoredMessage(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
     text_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # evidence offsets (no text), actions, history
+    quoted: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # demands/targets quote the customer: kept like text
+    __table_args__ = (Index("ix_scored_message_level", "level"),)
 
 
 class Feedback(Base):
@@ -80,6 +83,14 @@ def _aware(t: dt.datetime) -> dt.datetime:
 def _utc(t: dt.datetime) -> dt.datetime:
     """Write and query in UTC (SQLite keeps no offset; mixing offsets would compare wrongly)."""
     return t.astimezone(UTC) if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def result_detail(result: dict) -> tuple[dict, dict]:
+    """What the console shows besides labels and scores, split in two: ``detail`` holds no customer
+    words (evidence as offsets into the text, actions, history), ``quoted`` does (demands, targets)."""
+    detail = {"evidence": [{k: v for k, v in e.items() if k != "text"} for e in result.get("evidence", ())],
+              "actions": list(result.get("actions", ())), "history": result.get("history")}
+    return detail, {"demands": result.get("demands", []), "targets": result.get("targets", [])}
 
 
 class Store:
@@ -151,12 +162,14 @@ class Store:
 
     def _result_values(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> dict:
         keep = self.store_text
+        detail, quoted = result_detail(result)
         return {"message_key": self.key(message.id), "ticket_id": ticket_id,
                 "customer_key": self.key(message.customer_id), "received_at": _utc(message.received_at or now),
                 "scored_at": _utc(now), "harassment": result["harassment"], "risk": result["risk"],
                 "level": result["level"], "labels": result["labels"], "scores": result["scores"],
                 "model_version": result["model_version"], "text": message.text if keep else None,
-                "text_expires_at": _utc(now) + self.retention if keep else None}
+                "text_expires_at": _utc(now) + self.retention if keep else None,
+                "detail": detail, "quoted": quoted if keep else None}
 
     def _insert(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
@@ -251,10 +264,9 @@ class Store:
         return out
 
     def purge_expired_text(self, now: dt.datetime) -> int:
-        """Remove raw text whose retention has run out; returns how many rows were cleared."""
-        with Session(self.engine) as s, s.begin():
-            rows = s.execute(select(ScoredMessage).where(ScoredMessage.text_expires_at < _utc(now))).scalars().all()
-            for r in rows:
-                r.text = None
-                r.text_expires_at = None
-            return len(rows)
+        """Remove raw text (and the demands/targets quoting it) whose retention has run out;
+        returns how many rows were cleared."""
+        t = ScoredMessage.__table__
+        with self.engine.begin() as conn:
+            return conn.execute(update(t).where(t.c.text_expires_at < _utc(now))
+                                .values(text=None, quoted=None, text_expires_at=None)).rowcount
