@@ -152,9 +152,9 @@ def test_feedback_round_trip(console, server):
 def test_drift_panel_hidden_when_the_service_has_no_drift(console, server):
     status, _ = call(server, "GET", "/v1/drift")
     if status == 200:
-        assert console.locator("#drift").is_visible()
+        expect(console.locator("#drift")).to_be_visible()
     else:
-        assert console.locator("#drift").is_hidden()
+        expect(console.locator("#drift")).to_be_hidden()
 
 
 def test_widget_shows_the_ticket_masked_with_key_from_the_fragment(page, server):
@@ -212,7 +212,7 @@ def test_without_stored_text_the_page_says_so_and_still_guides(page, server_with
     page.goto(server_without_text + "/console")
     page.get_by_label("APIキー", exact=True).fill(KEY)
     page.get_by_role("button", name="接続").click()
-    assert "本文保存：無効" in page.locator("#text-mode").inner_text()
+    expect(page.locator("#text-mode")).to_contain_text("本文保存：無効")  # after the page's fetch
     _ticket_item(page, "T-1005").click()
     notice = page.get_by_test_id("no-text")
     notice.wait_for()

@@ -1,6 +1,7 @@
 """Scoring as the HTTP entry points do it: store history in one query, batches that give the
 same answers as one-by-one scoring, and the micro-batcher under concurrent requests."""
 import asyncio
+import concurrent.futures as cf
 import datetime as dt
 import types
 import uuid
@@ -20,6 +21,12 @@ TEXTS = [
     "何度も申し上げておりますが、誠意ある対応をお願いします。土下座していただけますね",
     "ご対応ありがとうございました。助かりました。",
 ]
+
+
+def _run(coro_fn):
+    """asyncio.run on a fresh thread: a browser test may leave an event loop in this one."""
+    with cf.ThreadPoolExecutor(1) as ex:
+        return ex.submit(lambda: asyncio.run(coro_fn())).result()
 
 
 class _Metrics:
@@ -95,7 +102,7 @@ def test_micro_batcher_answers_each_request_as_alone(state):
         finally:
             await b.stop()
 
-    got = asyncio.run(run())
+    got = _run(run)
     assert got == expected
     assert sum(calls) == len(msgs) and max(calls) <= 5 and len(calls) < len(msgs)  # batched, capped
 
@@ -126,6 +133,6 @@ def test_micro_batcher_isolates_a_failing_message(state):
         finally:
             await b.stop()
 
-    ok1, bad, ok2 = asyncio.run(run())
+    ok1, bad, ok2 = _run(run)
     assert isinstance(bad, Boom)
     assert ok1["id"] == "ok1" and ok2["id"] == "ok2"
