@@ -191,38 +191,16 @@ class CompactTfidf(TfidfVectorizer):
         """The same matrix as ``transform`` (counts -> sublinear tf -> idf -> l2), built
         directly: scikit-learn's generic checks cost more than the counting on short texts."""
         vocab = self.vocabulary_
-        indptr, indices, values = [0], [], []
         if self._plain_char_analyzer():
-            keys, cols = self._char_index()
-            lo, hi = self.ngram_range
-            for doc in docs:
-                grams = _char_ngram_keys(_WHITE_SPACES.sub(" ", doc), lo, hi)
-                pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
-                j, c = np.unique(cols[pos[keys[pos] == grams]], return_counts=True)
-                indices.extend(j.tolist())
-                values.extend(c.tolist())
-                indptr.append(len(indices))
+            idx, counts, ptr = self._char_counts(docs)
         else:
-            analyzer = self.__dict__.get("_analyzer_cache")
-            if analyzer is None:
-                analyzer = self._analyzer_cache = self.build_analyzer()
-            for doc in docs:
-                counts: dict[int, int] = {}
-                for feature in analyzer(doc):
-                    j = vocab.get(feature)
-                    if j is not None:
-                        counts[j] = counts.get(j, 0) + 1
-                indices.extend(counts.keys())
-                values.extend(counts.values())
-                indptr.append(len(indices))
-        data = np.asarray(values, dtype=np.float32)
+            idx, counts, ptr = self._analyzer_counts(docs)
+        data = counts.astype(np.float32)
         if self.sublinear_tf:
             np.log(data, out=data)
             data += 1
-        idx = np.asarray(indices, dtype=np.int32)
         if self.use_idf:
-            data *= self.idf_[idx]  # gather first: a float32 copy of the whole idf per call faults pages in worker threads
-        ptr = np.asarray(indptr, dtype=np.int32)
+            data *= self.idf_[idx]
         if self.norm == "l2":
             rows = np.repeat(np.arange(len(docs)), np.diff(ptr))
             norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(docs))).astype(np.float32)
@@ -232,6 +210,40 @@ class CompactTfidf(TfidfVectorizer):
         X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
         return X
 
+
+    def _char_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, counts, row pointers) of every document's in-vocabulary character n-grams,
+        counted for the whole batch in a few array operations (columns sorted within a row)."""
+        keys, cols = self._char_index()
+        lo, hi = self.ngram_range
+        grams = [_char_ngram_keys(_WHITE_SPACES.sub(" ", d), lo, hi) for d in docs]
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(g) for g in grams])
+        grams = np.concatenate(grams) if grams else np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
+        hit = keys[pos] == grams
+        cell, counts = np.unique(doc_of[hit] * len(self.vocabulary_) + cols[pos[hit]], return_counts=True)
+        row, idx = np.divmod(cell, len(self.vocabulary_))
+        ptr = np.searchsorted(row, np.arange(len(docs) + 1)).astype(np.int32)
+        return idx.astype(np.int32), counts, ptr
+
+    def _analyzer_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same for any analyzer, one feature at a time (scikit-learn's analyzer)."""
+        analyzer = self.__dict__.get("_analyzer_cache")
+        if analyzer is None:
+            analyzer = self._analyzer_cache = self.build_analyzer()
+        vocab = self.vocabulary_
+        indptr, indices, values = [0], [], []
+        for doc in docs:
+            counts: dict[int, int] = {}
+            for feature in analyzer(doc):
+                j = vocab.get(feature)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            indices.extend(counts.keys())
+            values.extend(counts.values())
+            indptr.append(len(indices))
+        return (np.asarray(indices, dtype=np.int32), np.asarray(values, dtype=np.int64),
+                np.asarray(indptr, dtype=np.int32))
 
     def _plain_char_analyzer(self) -> bool:
         """Character n-grams with no preprocessing but scikit-learn's whitespace folding: the

@@ -10,10 +10,11 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -103,13 +104,15 @@ class GuardMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self._rid_prefix = os.urandom(6).hex()  # request ids: random per process, then a counter
+        self._rid_seq = itertools.count(1)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         headers = dict(scope.get("headers") or ())
-        rid = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        rid = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or f"{self._rid_prefix}{next(self._rid_seq):08x}"
         status = {"code": 500}
 
         async def send_with_id(message):
