@@ -30,6 +30,8 @@ from .settings import Settings
 
 from .errors import ApiError, error_response
 from .ratelimit import make_limiter
+from .analytics import analytics_router
+from .reload import serving_model_path, start_reloader
 from .scoring import score_message
 from .storage import Store, StoreError
 from .webhooks import webhook_router
@@ -152,7 +154,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = engine or Engine.load(settings.model_path, settings.policy_path, settings.cascade)
+        app.state.engine = engine or Engine.load(serving_model_path(settings), settings.policy_path, settings.cascade)
         app.state.store = Store(settings.database_url, store_text=settings.store_text,
                                 retention_days=settings.retention_days)
         app.state.store_error = None
@@ -167,7 +169,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.limiter = make_limiter(settings.rate_limit_per_minute, settings.redis_url)
         if not settings.api_keys:
             log.warning(json.dumps({"event": "local_mode", "message": "KASUHARA_API_KEYS is unset: no authentication"}))
+        app.state.reloader = start_reloader(app, settings)  # switches to a promoted registry version
         yield
+        if app.state.reloader is not None:
+            app.state.reloader.stop()
         app.state.store.stop_writer()
 
     app = FastAPI(title="kasuhara", version="1", lifespan=lifespan,
@@ -220,6 +225,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise ApiError(429, "rate_limited", "too many requests for this key; retry in a minute",
                            {"Retry-After": "60"})
         return actor
+
+    app.include_router(analytics_router(auth))
 
     def to_message(obj: dict):
         try:

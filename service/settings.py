@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     zammad_token: str | None = None
     webhook_max_age_s: int = Field(300, ge=30)  # Zendesk signature timestamp window, either way
 
+    # model registry (models/registry.py): serve its current version, switch on promotion
+    registry: str | None = None  # registry folder; unset = serve model_path, no switching
+    registry_poll_s: float = Field(5.0, gt=0, le=3600)  # how often the current pointer is checked
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split(cls, v):
