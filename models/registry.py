@@ -164,7 +164,9 @@ class Registry:
                 return Version(version, dest, card)
             raise RegistryError(f"version {version} is already registered with a different model file; "
                                 "versions are named by date and training-data hash: retrain or remove the old one")
-        artifact.load(src)  # refuse anything that is not a loadable kasuhara model
+        model = artifact.load(src)  # refuse anything that is not a loadable kasuhara model
+        if model.version != version:
+            raise RegistryError(f"{src}: the card says version {version} but the model file holds {model.version}")
         tmp = Path(tempfile.mkdtemp(dir=self._versions_dir(), prefix=f".{version}."))
         try:
             for name in FILES:

@@ -29,9 +29,10 @@ def serving_model_path(settings):
 
 
 class ModelReloader:
-    def __init__(self, app, settings):
+    def __init__(self, app, settings, loader=Engine.load):
         self.app = app
         self.settings = settings
+        self.loader = loader  # (model path, policy path, cascade) -> Engine
         self.registry = Registry(settings.registry)
         self.interval = settings.registry_poll_s
         self._stop = threading.Event()
@@ -53,7 +54,7 @@ class ModelReloader:
             if wanted.version == serving.version or wanted.version == self._failed:
                 return False
             try:
-                engine = Engine.load(wanted.path, self.settings.policy_path, self.settings.cascade)
+                engine = self.loader(wanted.path, self.settings.policy_path, self.settings.cascade)
             except (ArtifactError, PolicyError, OSError) as e:
                 self._failed = wanted.version
                 log.error(json.dumps({"event": "model_switch_failed", "version": wanted.version,
