@@ -65,14 +65,21 @@ def _feedback_annotations(rows: list[dict]):
     are counted, not used."""
     from collections import Counter
 
+    from kasuhara.models.taxonomy import load_taxonomy
     from kasuhara.training.labels import Annotation
 
+    tax = load_taxonomy()
     out, skipped = [], Counter()
     for r in rows:
         if not r["text"]:
             skipped["feedback whose message text is not stored"] += 1
             continue
-        out.append(Annotation(text=r["text"], labels=tuple(r["labels"]), source="feedback",
+        try:
+            labels = tuple(tax.order(r["labels"]))
+        except ValueError:
+            skipped["feedback with label ids this taxonomy does not know"] += 1
+            continue
+        out.append(Annotation(text=r["text"], labels=labels, source="feedback",
                               annotator=r["annotator"] or "agent", id=r["ticket_id"] or None,
                               created_at=r["created_at"].isoformat()))
     return out, skipped

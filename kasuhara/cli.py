@@ -195,8 +195,9 @@ def cmd_serve(args) -> int:
             return 2
         print("warning: KASUHARA_API_KEYS is unset: local mode, no authentication", file=sys.stderr)
     from kasuhara.models import artifact
+    from kasuhara.service.reload import serving_model_path
 
-    artifact.load(settings.model_path)  # a missing or corrupt model stops start-up here, clearly
+    artifact.load(serving_model_path(settings))  # a missing or corrupt model stops start-up here, clearly
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     workers = args.workers or min(2, os.cpu_count() or 1)
     if workers > 1:  # each worker process builds its app from the same environment
