@@ -217,6 +217,16 @@ def _min_value(v) -> list:
     return [v]
 
 
+def _cell(v):
+    """A CSV cell of Label Studio's export: a plain choice, or JSON ({"choices": [...]}, a list)."""
+    if isinstance(v, str) and v.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            return v
+    return v or None
+
+
 def parse_json_min(items: list, where: str, lookup: dict | None = None) -> list[Annotation]:
     """Annotations from a Label Studio JSON-MIN export (one flat object per annotation)."""
     lookup = lookup or label_lookup()
@@ -264,11 +274,14 @@ def parse_plain(rows: list[dict], where: str, source: str, lookup: dict | None =
             names = raw if isinstance(raw, list) else LABEL_SPLIT.split(str(raw or ""))
         elif any(i in row for i in tax.ids):
             names = [i for i in tax.ids if str(row.get(i) or "").strip().casefold() in TRUE_CELLS]
+        elif any(k.startswith(CHOICES + "_") for k in row):  # Label Studio's CSV export of our config
+            names = [n for k, v in row.items() if k.startswith(CHOICES + "_") for n in _min_value(_cell(v))]
         else:
             raise LabelError(f"{here}: no 'labels' column and no column per taxonomy id")
         out.append(Annotation(text=text, labels=_ids(names, lookup, here), source=source,
                               annotator=str(row.get("annotator") or f"file:{Path(where).name}"),
-                              id=row.get("id") or None, created_at=row.get("created_at") or None,
+                              id=row.get("kasuhara_id") or row.get("id") or None,
+                              created_at=row.get("created_at") or None,
                               extra=_extra(row)))
     return out
 

@@ -86,6 +86,9 @@ def test_unknown_label_is_an_error_that_says_where():
     ("a.csv", "id,text,labels,annotator\nc1,ふざけるな！土下座しろ。,\"dogeza, insult\",agent-1\nc2,返金してください。,\n",
      [("c1", ("insult", "dogeza"), "agent-1"), ("c2", (), "file:a.csv")]),
     ("b.csv", "text,threat,insult\n晒すぞ,1,\nばか,,○\n", [(None, ("threat",), "file:b.csv"), (None, ("insult",), "file:b.csv")]),
+    ("ls.csv", 'id,kasuhara_id,text,labels_conduct,labels_demand,annotator\n'
+               '3,k9,晒すぞ,"{""choices"": [""脅迫"", ""insult""]}",交換の要求,z\n',
+     [("k9", ("threat", "insult", "demand_exchange"), "z")]),
     ("c.jsonl", '{"id": "j1", "text": "晒すぞ", "labels": ["脅迫"]}\n\n{"text": "ありがとう", "labels": []}\n',
      [("j1", ("threat",), "file:c.jsonl"), (None, (), "file:c.jsonl")]),
     ("d.json", json.dumps([{"id": 1, "text": "晒すぞ", "labels_conduct": "threat", "annotator": "x"}]),
