@@ -213,38 +213,16 @@ def _engine_for(spec: str, args):
     return Engine.load(_registry(args).get(spec).path)
 
 
-def drift_section(args, card: dict):
+def drift_section(args):
     """(html, plot path) of the drift section from the store, for the report."""
-    import html as H
-
     from kasuhara.models.drift import drift_report
-    from kasuhara.training.report import _plt
+    from kasuhara.training.report import drift_html, plot_drift
 
     until = dt.datetime.now(UTC)
     since = until - dt.timedelta(days=args.days)
     rep = drift_report(_store(args).scored_rows(since, until), since, until)
-    rows = ["<table><tr><th>日</th><th>件数</th><th>カスハラ率</th><th>risk p50</th><th>risk p90</th></tr>"]
-    for b in rep["series"]:
-        rows.append(f"<tr><td>{b['start'][:10]}</td><td>{b['messages']}</td><td>{b['harassment_rate']:.1%}</td>"
-                    f"<td>{b['risk_quantiles']['p50']:.2f}</td><td>{b['risk_quantiles']['p90']:.2f}</td></tr>")
-    rows.append("</table>")
-    rows += [f"<p class='down'>⚠ {H.escape(a['message'])}</p>" for a in rep["alerts"]] or ["<p>アラートなし</p>"]
-    plot = None
-    if rep["series"]:
-        plt, _ = _plt()
-        fig, ax = plt.subplots(figsize=(10, 4))
-        days = [b["start"][:10] for b in rep["series"]]
-        ax.plot(days, [b["harassment_rate"] for b in rep["series"]], marker="o", label="harassment", lw=2)
-        for l in rep["series"][0]["label_rates"]:
-            ax.plot(days, [b["label_rates"][l] for b in rep["series"]], lw=0.8, label=l)
-        ax.set_ylabel("rate")
-        ax.legend(fontsize=6, ncol=4)
-        ax.tick_params(axis="x", rotation=45, labelsize=7)
-        fig.tight_layout()
-        plot = Path(args.report) / "drift.png"
-        fig.savefig(plot, dpi=80)
-        plt.close(fig)
-    return "\n".join(rows), plot
+    plot = Path(args.report) / "drift.png"
+    return drift_html(rep), plot_drift(rep, plot)
 
 
 def cmd_evaluate_candidate(args) -> int:
@@ -260,7 +238,7 @@ def cmd_evaluate_candidate(args) -> int:
     sc = report.score_records(cand, records, "candidate")
     args.report = args.report or str(Path("reports") / f"{cand.version}-vs-{base.version}")
     Path(args.report).mkdir(parents=True, exist_ok=True)
-    drift_html, drift_plot = drift_section(args, base.model.card) if args.database else ("", None)
+    drift_html, drift_plot = drift_section(args) if args.database else ("", None)
     rep = report.write_report(args.report, sb, sc, args.data, drift_html, drift_plot)
     print(delta_table(rep["comparison"]))
     print(f"report: {Path(args.report) / 'index.html'}", file=sys.stderr)

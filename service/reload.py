@@ -60,6 +60,11 @@ class ModelReloader:
                 log.error(json.dumps({"event": "model_switch_failed", "version": wanted.version,
                                       "error": str(e)[:300]}))
                 return False
+            if engine.version != wanted.version:  # the card and the model file disagree: do not serve it
+                self._failed = wanted.version
+                log.error(json.dumps({"event": "model_switch_failed", "version": wanted.version,
+                                      "error": f"the model file holds version {engine.version}"}))
+                return False
             self._failed = None
             self.app.state.engine = engine  # one reference rebinding: atomic for readers
             metrics = getattr(self.app.state, "metrics", None)

@@ -180,6 +180,40 @@ def plot_calibration(systems: list[Scored], path: Path, tax: Taxonomy) -> None:
     plt.close(fig)
 
 
+def plot_drift(rep: dict, path: Path) -> Path | None:
+    """Daily harassment and label rates of a drift report (models.drift.drift_report); None
+    when the series is empty."""
+    if not rep["series"]:
+        return None
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    days = [b["start"][:10] for b in rep["series"]]
+    ax.plot(days, [b["harassment_rate"] for b in rep["series"]], marker="o", label="harassment", lw=2)
+    for l in rep["series"][0]["label_rates"]:
+        ax.plot(days, [b["label_rates"][l] for b in rep["series"]], lw=0.8, label=l)
+    ax.set_ylabel("rate")
+    ax.legend(fontsize=6, ncol=4)
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def drift_html(rep: dict) -> str:
+    """The drift section's table and alerts."""
+    rows = ["<table><tr><th>日</th><th>件数</th><th>カスハラ率</th><th>risk p50</th><th>risk p90</th></tr>"]
+    for b in rep["series"]:
+        rows.append(f"<tr><td>{b['start'][:10]}</td><td>{b['messages']}</td><td>{b['harassment_rate']:.1%}</td>"
+                    f"<td>{b['risk_quantiles']['p50']:.2f}</td><td>{b['risk_quantiles']['p90']:.2f}</td></tr>")
+    rows.append("</table>")
+    ref = rep.get("reference") or {}
+    if ref:
+        rows.append(f"<p>基準: {html.escape(str(ref.get('source', '')))}</p>")
+    rows += [f"<p class='down'>⚠ {html.escape(a['message'])}</p>" for a in rep["alerts"]] or ["<p>アラートなし</p>"]
+    return "\n".join(rows)
+
+
 # -- the report -------------------------------------------------------------------------------
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()

@@ -85,3 +85,9 @@ def test_serving_model_path(tmp_path):
     put_version(reg, "v-1")
     reg.promote("v-1")
     assert serving_model_path(Settings(registry=str(reg.root))) == reg.root / "versions" / "v-1"
+
+
+def test_a_model_whose_version_differs_from_its_card_is_not_served(tmp_path):
+    reg, app, rl, shipped = setup(tmp_path, lambda path, policy, cascade: FakeEngine("something-else"))
+    reg.promote("v-1")
+    assert rl.check() is False and app.state.engine.version == shipped

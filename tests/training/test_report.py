@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from kasuhara.models.taxonomy import load_taxonomy
-from kasuhara.training.report import Scored, compare, cooccurrence, metrics_of, reliability, write_report
+from kasuhara.training.report import (Scored, compare, cooccurrence, drift_html, metrics_of, plot_drift, reliability,
+                                      write_report)
 
 TAX = load_taxonomy()
 K = len(TAX.ids)
@@ -59,3 +60,18 @@ def test_report_files(tmp_path, pair):
     assert page.count("data:image/png;base64,") == 4
     assert all(c.ja in page for c in TAX.categories) and "v-candidate" in page
     assert (tmp_path / "r" / "comparison.json").exists() and rep["n"] == 120
+
+
+def test_drift_section(tmp_path):
+    import datetime as dt
+
+    from kasuhara.models.drift import drift_report
+
+    t = dt.datetime(2026, 11, 1, 3, tzinfo=dt.timezone.utc)
+    rows = [{"received_at": t + dt.timedelta(days=d), "labels": ["threat"] if i < 4 * d + 2 else [], "scores": {},
+             "harassment": i < 4 * d + 2, "risk": 0.5} for d in range(3) for i in range(20)]
+    rep = drift_report(rows, t, t + dt.timedelta(days=3))
+    page = drift_html(rep)
+    assert "2026-11-03" in page and "脅迫の割合が基準 10.0% から 50.0% に上昇" in page
+    assert plot_drift(rep, tmp_path / "d.png").read_bytes()[:8] == PNG
+    assert plot_drift({"series": []}, tmp_path / "e.png") is None
