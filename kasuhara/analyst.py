@@ -181,7 +181,7 @@ def cmd_labels_import(args) -> int:
         print(f"store feedback: {len(a)} annotations", file=sys.stderr)
     from kasuhara.training.evaluate import load_data
 
-    base = corpus_keys(load_data(args.base))
+    base = corpus_keys([r for spec in (args.base or ["train"]) for r in load_data(spec)])
     held = {text_key(r["text"]) for name in ("dev", "test") for r in load_split(name)}
     try:
         res = merge(anns, base, held, args.resolve)
@@ -388,7 +388,9 @@ def add_parsers(sub) -> None:
     i.add_argument("--resolve", choices=("majority", "latest"),
                    help="decide annotator conflicts (default: leave them out and report them)")
     i.add_argument("--conflicts", help="conflicts JSON Lines (default: beside --out)")
-    i.add_argument("--base", default="train", help="base training corpus to check against (default: train)")
+    i.add_argument("--base", action="append",
+                   help="labelled data already trained on, to check against: train (the default) or a JSON Lines "
+                        "path, e.g. an earlier import; repeatable")
     i.set_defaults(func=_guarded(cmd_labels_import))
 
     m = sub.add_parser("models", help="model registry: list | register DIR | promote VERSION | rollback")

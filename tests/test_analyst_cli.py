@@ -81,3 +81,12 @@ def test_export_from_the_store_puts_disagreements_first(db, tmp_path, capsys):
     tasks = json.loads(out.read_text("utf-8"))
     assert len(tasks) == 3 and tasks[0]["data"]["selection"] == "disagreement"
     assert {t["data"]["text"] for t in tasks} == set(TEXTS)
+
+
+def test_an_earlier_import_as_base_adds_nothing_twice(db, tmp_path, capsys):
+    first = tmp_path / "first.jsonl"
+    assert cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", first)[0] == 0
+    rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", tmp_path / "again.jsonl",
+                     "--base", "train", "--base", first)
+    assert rc == 0 and (tmp_path / "again.jsonl").read_text("utf-8") == ""
+    assert "left out: 2 (already in the base corpus with the same labels)" in err
