@@ -113,6 +113,10 @@ def cmd_train(args) -> int:
     from kasuhara.training.labels import added_file
     from kasuhara.training.train import TrainConfig, quick_config, train
 
+    if (args.add or args.quick) and not args.out:  # never over the shipped model by accident
+        print("error: give --out DIR: a model with added labels or the quick recipe is a candidate "
+              "(`kasuhara models register DIR`), not the shipped model", file=sys.stderr)
+        return 2
     cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
     train_recs, dev_recs = ev.load_data(args.train_data), ev.load_data(args.dev_data)
     extra, added = [], []

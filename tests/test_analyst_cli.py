@@ -90,3 +90,8 @@ def test_an_earlier_import_as_base_adds_nothing_twice(db, tmp_path, capsys):
                      "--base", "train", "--base", first)
     assert rc == 0 and (tmp_path / "again.jsonl").read_text("utf-8") == ""
     assert "left out: 2 (already in the base corpus with the same labels)" in err
+
+
+def test_train_with_added_labels_needs_an_output_folder(tmp_path, capsys):
+    rc, _, err = cli(capsys, "train", "--add", tmp_path / "x.jsonl")
+    assert rc == 2 and "--out" in err
