@@ -32,6 +32,8 @@ from .settings import Settings
 from .console import console_router
 from .errors import ApiError, error_response
 from .ratelimit import make_limiter
+from .analytics import analytics_router
+from .reload import serving_model_path, start_reloader
 from .scoring import MicroBatcher, score_messages
 from .storage import Store, StoreError
 from .webhooks import webhook_router
@@ -158,7 +160,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = engine or Engine.load(settings.model_path, settings.policy_path, settings.cascade)
+        app.state.engine = engine or Engine.load(serving_model_path(settings), settings.policy_path, settings.cascade)
         app.state.store = Store(settings.database_url, store_text=settings.store_text,
                                 retention_days=settings.retention_days)
         app.state.store_error = None
@@ -175,7 +177,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             log.warning(json.dumps({"event": "local_mode", "message": "KASUHARA_API_KEYS is unset: no authentication"}))
         app.state.batcher = MicroBatcher(app.state, settings.micro_batch)
         app.state.batcher.start()
+        app.state.reloader = start_reloader(app, settings)  # switches to a promoted registry version
         yield
+        if app.state.reloader is not None:
+            app.state.reloader.stop()
         await app.state.batcher.stop()
         app.state.store.stop_writer()
 
@@ -232,6 +237,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return actor
 
     app.include_router(console_router(settings, auth))
+    app.include_router(analytics_router(auth))
 
     def to_message(obj: dict):
         try:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
                                  description="CSP frame-ancestors of /widget, e.g. 'self' https://example.zendesk.com")
     badge_secret: str | None = None  # signs /badge/{ticket}.svg URLs; required for the badge when keys are set
 
+    # model registry (models/registry.py): serve its current version, switch on promotion
+    registry: str | None = None  # registry folder; unset = serve model_path, no switching
+    registry_poll_s: float = Field(5.0, gt=0, le=3600)  # how often the current pointer is checked
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split(cls, v):

@@ -270,3 +270,60 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(update(t).where(t.c.text_expires_at < _utc(now))
                                 .values(text=None, quoted=None, text_expires_at=None)).rowcount
+
+    # == analysts (issue 6): read-only queries for the retraining loop and drift ================
+    def scored_rows(self, since: dt.datetime, until: dt.datetime, limit: int = 500_000) -> list[dict]:
+        """Scored messages received in [since, until), oldest first (no text): for drift."""
+        t = ScoredMessage.__table__
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(t.c.received_at, t.c.labels, t.c.scores, t.c.harassment, t.c.risk,
+                                           t.c.level, t.c.model_version)
+                                    .where(t.c.received_at >= _utc(since), t.c.received_at < _utc(until))
+                                    .order_by(t.c.received_at).limit(limit)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"rows unavailable: {type(e).__name__}") from None
+        return [{"received_at": _aware(r[0]), "labels": list(r[1] or ()), "scores": dict(r[2] or {}),
+                 "harassment": bool(r[3]), "risk": float(r[4]), "level": r[5], "model_version": r[6]} for r in rows]
+
+    def stored_texts(self, since: dt.datetime | None = None, limit: int = 20_000) -> list[dict]:
+        """Scored messages whose raw text is still kept (KASUHARA_STORE_TEXT), newest first."""
+        t = ScoredMessage.__table__
+        q = select(t.c.id, t.c.message_key, t.c.ticket_id, t.c.text, t.c.labels, t.c.model_version,
+                   t.c.received_at, t.c.scored_at).where(t.c.text.is_not(None))
+        if since is not None:
+            q = q.where(t.c.received_at >= _utc(since))
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(q.order_by(t.c.scored_at.desc()).limit(limit)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"texts unavailable: {type(e).__name__}") from None
+        return [{"row": r[0], "message_key": r[1], "ticket_id": r[2], "text": r[3], "labels": list(r[4] or ()),
+                 "model_version": r[5], "received_at": _aware(r[6]), "scored_at": _aware(r[7])} for r in rows]
+
+    def feedback_with_text(self) -> list[dict]:
+        """Every feedback record joined to the latest stored text of its message (by message id,
+        else ticket id); feedback whose text is not (or no longer) kept has ``text`` None."""
+        f = Feedback.__table__
+        try:
+            with self.engine.connect() as conn:
+                fbs = conn.execute(select(f.c.id, f.c.ticket_id, f.c.message_key, f.c.labels, f.c.harassment,
+                                          f.c.annotator, f.c.created_at).order_by(f.c.id)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"feedback unavailable: {type(e).__name__}") from None
+        by_key: dict[tuple, dict] = {}
+        for r in sorted(self.stored_texts(limit=1_000_000), key=lambda r: r["scored_at"]):
+            if r["message_key"]:
+                by_key[("m", r["message_key"])] = r
+            if r["ticket_id"]:
+                by_key[("t", r["ticket_id"])] = r
+        out = []
+        for fb in fbs:
+            hit = by_key.get(("m", fb[2])) if fb[2] else None
+            hit = hit or (by_key.get(("t", fb[1])) if fb[1] else None)
+            out.append({"feedback_id": fb[0], "ticket_id": fb[1], "message_key": fb[2], "labels": list(fb[3] or ()),
+                        "harassment": bool(fb[4]), "annotator": fb[5], "created_at": _aware(fb[6]),
+                        "text": hit["text"] if hit else None, "model_labels": hit["labels"] if hit else None,
+                        "model_version": hit["model_version"] if hit else None})
+        return out
+    # == end analysts block =====================================================================
