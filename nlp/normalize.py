@@ -23,6 +23,10 @@ _SEPARATORS = frozenset(" \u3000.．・･*＊_＿‐-~～,，、")
 # characters NFKC leaves alone, checked first for speed
 _PLAIN = re.compile(r"[\u3041-\u3096\u30a1-\u30f6\u4e00-\u9fff\u3001-\u3003\u3005\u3006\u3008-\u3011"
                     r"\u30fc\n\t!-~]")
+_PLAIN_RUN = re.compile(_PLAIN.pattern + "+")
+_SEPARATOR_RUN = re.compile("[" + re.escape("".join(sorted(_SEPARATORS))) + "]+")
+# a run _collapse_repeats would shorten (a superset: \D is narrower than "not str.isdigit")
+_REPEAT_CANDIDATE = re.compile(r"([ー〜~っッ])\1|(\D)\2\2\2")
 _KATA_TO_HIRA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
 _MASK = "○〇◯●◎□■×✕*＊"
 _REWRITES = re.compile(
@@ -49,6 +53,17 @@ def _nfkc(text: str, base: int) -> tuple[list[str], list[int], list[int]]:
     ends: list[int] = []
     i, n = 0, len(text)
     while i < n:
+        m = _PLAIN_RUN.match(text, i)
+        if m is not None:  # a run NFKC leaves alone, in one go; its last character may still
+            j = m.end()    # combine with a mark after it, so that one takes the slow path
+            if j < n and (text[j] in _VOICED_MARKS or unicodedata.combining(text[j])):
+                j -= 1
+            if j > i:
+                chars.extend(text[i:j].lower())  # only A-Z change (the run is ASCII, kana, kanji)
+                starts.extend(range(base + i, base + j))
+                ends.extend(range(base + i + 1, base + j + 1))
+                i = j
+                continue
         ch = text[i]
         j = i + 1
         while j < n and (text[j] in _VOICED_MARKS or unicodedata.combining(text[j])):
@@ -66,24 +81,20 @@ def _nfkc(text: str, base: int) -> tuple[list[str], list[int], list[int]]:
 
 
 def _drop_inner_separators(chars, starts, ends):
-    keep = [True] * len(chars)
     n = len(chars)
-    i = 0
-    while i < n:
-        if chars[i] in _SEPARATORS and chars[i] != "\n":
-            j = i
-            while j < n and chars[j] in _SEPARATORS:
-                j += 1
-            run = j - i
-            # only between two Japanese letters, 1-2 separators, and only when the letters on
-            # both sides are short fragments (obfuscation), not two ordinary words in a list
-            if (run <= 2 and i > 0 and j < n and _is_japanese(chars[i - 1]) and _is_japanese(chars[j])
-                    and _fragmentary(chars, i, j)):
-                for k in range(i, j):
-                    keep[k] = False
-            i = j
-        else:
-            i += 1
+    keep = None
+    for m in _SEPARATOR_RUN.finditer("".join(chars)):
+        i, j = m.span()
+        # only between two Japanese letters, 1-2 separators, and only when the letters on
+        # both sides are short fragments (obfuscation), not two ordinary words in a list
+        if (j - i <= 2 and i > 0 and j < n and _is_japanese(chars[i - 1]) and _is_japanese(chars[j])
+                and _fragmentary(chars, i, j)):
+            if keep is None:
+                keep = [True] * n
+            for k in range(i, j):
+                keep[k] = False
+    if keep is None:
+        return chars, starts, ends
     return ([c for c, k in zip(chars, keep) if k], [s for s, k in zip(starts, keep) if k],
             [e for e, k in zip(ends, keep) if k])
 
@@ -131,6 +142,8 @@ def _rewrite(chars, starts, ends):
 
 
 def _collapse_repeats(chars, starts, ends):
+    if not _REPEAT_CANDIDATE.search("".join(chars)):
+        return chars, starts, ends
     out_c, out_s, out_e = [], [], []
     run = 0
     for idx, c in enumerate(chars):

@@ -33,7 +33,7 @@ from .console import console_router
 from .errors import ApiError, error_response
 from .ratelimit import make_limiter
 from .analytics import analytics_router
-from .reload import serving_model_path, start_reloader
+from .reload import serving_model_path, settle_heap, start_reloader
 from .scoring import MicroBatcher, score_messages
 from .storage import Store, StoreError
 from .webhooks import webhook_router
@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.batcher = MicroBatcher(app.state, settings.micro_batch)
         app.state.batcher.start()
         app.state.reloader = start_reloader(app, settings)  # switches to a promoted registry version
+        settle_heap()
         yield
         if app.state.reloader is not None:
             app.state.reloader.stop()

@@ -8,6 +8,7 @@ in-flight requests finish on the old model; every result names its ``model_versi
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -18,6 +19,15 @@ from ..models.policy import PolicyError
 from ..models.registry import Registry, RegistryError
 
 log = logging.getLogger("kasuhara.service")
+
+
+def settle_heap() -> None:
+    """After loading a model: collect once, then move every object alive now (the model, the
+    lexicons, the tokenizer — about 200,000 tracked objects) out of the cyclic collector's
+    reach. A full collection over them takes ~100 ms, a pause that every request in flight
+    would wait for; frozen, the collector only walks what requests create."""
+    gc.collect()
+    gc.freeze()
 
 
 def serving_model_path(settings):
@@ -67,6 +77,7 @@ class ModelReloader:
                 return False
             self._failed = None
             self.app.state.engine = engine  # one reference rebinding: atomic for readers
+            settle_heap()
             metrics = getattr(self.app.state, "metrics", None)
             if metrics is not None:
                 metrics.model.clear()

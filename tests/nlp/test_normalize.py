@@ -22,6 +22,14 @@ CASES = [
     ("りんご・みかん", "りんご・みかん"),
     ("至急 対応してください", "至急 対応してください"),
     ("ジョン・スミス", "じょん・すみす"),
+    # a plain run whose last letter takes a combining mark after it (the run's fast path stops short)
+    ("ABCか\u3099ない", "abcがない"),
+    ("テスト\u309aです", "てすと\u309aです"),
+    ("cafe\u0301 OK", "café ok"),
+    ("ばかばかばかばか", "ばかばかばかばか"),  # a repeated word is not a stretched letter
+    ("ああああ", "あああ"),
+    ("１１１１円", "1111円"),  # digits are never collapsed
+    ("ほんとっっっに", "ほんとっに"),
 ]
 
 
