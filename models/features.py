@@ -178,6 +178,7 @@ class CompactTfidf(TfidfVectorizer):
         state.pop("stop_words_", None)
         state.pop("_analyzer_cache", None)
         state.pop("_char_index_cache", None)
+        state.pop("_word_index_cache", None)
         return state
 
     def __setstate__(self, state):
@@ -192,7 +193,9 @@ class CompactTfidf(TfidfVectorizer):
         directly: scikit-learn's generic checks cost more than the counting on short texts."""
         vocab = self.vocabulary_
         if self._plain_char_analyzer():
-            idx, counts, ptr = self._char_counts(docs)
+            idx, counts, ptr = self._key_counts(docs, self._char_index(), self._char_keys)
+        elif self._plain_word_analyzer():
+            idx, counts, ptr = self._key_counts(docs, self._word_index()[:2], self._word_keys)
         else:
             idx, counts, ptr = self._analyzer_counts(docs)
         data = counts.astype(np.float32)
@@ -210,13 +213,13 @@ class CompactTfidf(TfidfVectorizer):
         X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
         return X
 
-
-    def _char_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(columns, counts, row pointers) of every document's in-vocabulary character n-grams,
-        counted for the whole batch in a few array operations (columns sorted within a row)."""
-        keys, cols = self._char_index()
-        lo, hi = self.ngram_range
-        grams = [_char_ngram_keys(_WHITE_SPACES.sub(" ", d), lo, hi) for d in docs]
+    def _key_counts(self, docs: list[str], index, keys_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, counts, row pointers) of every document's in-vocabulary n-grams, counted
+        for the whole batch in a few array operations (columns sorted within a row).
+        ``index``: the vocabulary as sorted integer keys and their columns; ``keys_of(doc)``:
+        the same integer keys for every n-gram of one document."""
+        keys, cols = index
+        grams = [keys_of(d) for d in docs]
         doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(g) for g in grams])
         grams = np.concatenate(grams) if grams else np.zeros(0, np.int64)
         pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
@@ -225,6 +228,20 @@ class CompactTfidf(TfidfVectorizer):
         row, idx = np.divmod(cell, len(self.vocabulary_))
         ptr = np.searchsorted(row, np.arange(len(docs) + 1)).astype(np.int32)
         return idx.astype(np.int32), counts, ptr
+
+    def _char_keys(self, doc: str) -> np.ndarray:
+        return _char_ngram_keys(_WHITE_SPACES.sub(" ", doc), *self.ngram_range)
+
+    def _word_keys(self, doc: str) -> np.ndarray:
+        """Word uni- and bigram keys: token ids + 1 (0 for a word the vocabulary never uses);
+        a bigram packs two ids, 31 bits each, so it never equals a unigram key."""
+        ids = self._word_index()[2]
+        t = np.fromiter((ids.get(w, 0) for w in doc.split(" ") if w), dtype=np.int64)
+        lo, hi = self.ngram_range
+        parts = [t] if lo == 1 else []
+        if hi >= 2 and len(t) >= 2:  # a bigram with an unknown word is unknown: key 0, never in the index
+            parts.append(np.where((t[:-1] > 0) & (t[1:] > 0), (t[:-1] << 31) | t[1:], 0))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def _analyzer_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The same for any analyzer, one feature at a time (scikit-learn's analyzer)."""
@@ -251,6 +268,30 @@ class CompactTfidf(TfidfVectorizer):
         return (self.analyzer == "char" and not self.lowercase and self.strip_accents is None
                 and self.preprocessor is None and self.input == "content" and self.ngram_range[1] <= 3
                 and bool(self.vocabulary_))
+
+    def _plain_word_analyzer(self) -> bool:
+        """Uni- and bigrams of space-separated words, no preprocessing: what
+        :meth:`_word_keys` counts exactly."""
+        return (self.analyzer == "word" and self.token_pattern == r"[^ ]+" and self.tokenizer is None
+                and not self.lowercase and self.strip_accents is None and self.preprocessor is None
+                and self.stop_words is None and self.input == "content" and self.ngram_range[1] <= 2
+                and bool(self.vocabulary_))
+
+    def _word_index(self) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """The vocabulary as sorted word-n-gram keys, their columns and the word ids (built once)."""
+        cached = self.__dict__.get("_word_index_cache")
+        if cached is None:
+            ids: dict[str, int] = {}
+            keys = np.zeros(len(self.vocabulary_), np.int64)
+            cols = np.zeros(len(self.vocabulary_), np.int32)
+            for k, (term, col) in enumerate(self.vocabulary_.items()):
+                key = 0
+                for w in term.split(" "):
+                    key = (key << 31) | ids.setdefault(w, len(ids) + 1)
+                keys[k], cols[k] = key, col
+            order = np.argsort(keys)
+            cached = self._word_index_cache = (keys[order], cols[order], ids)
+        return cached
 
     def _char_index(self) -> tuple[np.ndarray, np.ndarray]:
         """The vocabulary as sorted integer n-gram keys and their columns (built once)."""

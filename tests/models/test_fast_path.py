@@ -39,3 +39,24 @@ def test_char_ngram_counting_equals_scikit_learn(docs):
         ref = TfidfVectorizer(**params).fit(corpus)
         assert ours._plain_char_analyzer()
         assert np.allclose(ours.fast_transform(docs).toarray(), ref.transform(docs).toarray(), atol=1e-6)
+
+
+@pytest.mark.parametrize("docs", [
+    ["為る! 返金 為る 。", "お 世話 に 成る"],
+    ["", " ", "未知語 返金", "返金 未知語 為る!"],  # words the vocabulary never saw, on either side
+    ["返金  為る", " 返金 為る "],  # several spaces are one separator
+    ["返金 為る " * 40],
+])
+def test_word_ngram_counting_equals_scikit_learn(docs):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from kasuhara.models.features import CompactTfidf
+
+    corpus = ["為る! 返金 為る 。", "お 世話 に 成る 返金", "返金 為る", "殺す 為る!"]
+    for ngram_range in ((1, 2), (1, 1), (2, 2)):
+        params = dict(analyzer="word", token_pattern=r"[^ ]+", ngram_range=ngram_range, sublinear_tf=True,
+                      lowercase=False, dtype=np.float32)
+        ours = CompactTfidf(**params).fit(corpus)
+        ref = TfidfVectorizer(**params).fit(corpus)
+        assert ours._plain_word_analyzer()
+        assert np.allclose(ours.fast_transform(docs).toarray(), ref.transform(docs).toarray(), atol=1e-6)
