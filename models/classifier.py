@@ -93,18 +93,17 @@ class CalibratedMultiLabel(BaseEstimator, ClassifierMixin):
     def decision_function(self, X):
         return np.asarray(X @ self._weights(), dtype=np.float64) + self.intercept_
 
-    def partial_proba(self, X):
-        """Calibrated probabilities from the first ``X.shape[1]`` features only (the rest as 0)."""
-        dec = np.asarray(X @ self._weights()[:X.shape[1]], dtype=np.float64) + self.intercept_
-        return _sigmoid(dec * self.platt_[:, 0] + self.platt_[:, 1])
-
     def __getstate__(self):
         state = dict(super().__getstate__())
         state.pop("_coef_t", None)
         return state
 
+    def calibrate(self, decision: np.ndarray) -> np.ndarray:
+        """Decision values -> calibrated probabilities (each head's Platt scaling)."""
+        return _sigmoid(decision * self.platt_[:, 0] + self.platt_[:, 1])
+
     def predict_proba(self, X):
-        return _sigmoid(self.decision_function(X) * self.platt_[:, 0] + self.platt_[:, 1])
+        return self.calibrate(self.decision_function(X))
 
     def predict(self, X):
         return (self.predict_proba(X) >= 0.5).astype(int)

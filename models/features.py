@@ -87,6 +87,10 @@ class CueFeatures(BaseEstimator, TransformerMixin):
         return np.array(self.names_, dtype=object)
 
     def transform(self, X):
+        return sparse.csr_matrix(self.dense(X))
+
+    def dense(self, X) -> np.ndarray:
+        """The (n, n_features) cue matrix as a plain array (the engine's fast path)."""
         recognizers = default_recognizers()
         lex = default_lexicons()
         index = {l: k for k, l in enumerate(self.labels_)}
@@ -117,7 +121,7 @@ class CueFeatures(BaseEstimator, TransformerMixin):
                 1.0 if re.search(r"[!！]{3,}", a.original) else 0.0,
             ])
             rows.append(row)
-        return sparse.csr_matrix(self.weight * np.asarray(rows, dtype=np.float64).reshape(len(rows), -1))
+        return self.weight * np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
 
 
 class WordVectorFeatures(BaseEstimator, TransformerMixin):
@@ -141,6 +145,10 @@ class WordVectorFeatures(BaseEstimator, TransformerMixin):
         return state
 
     def transform(self, X):
+        return sparse.csr_matrix(self.dense(X))
+
+    def dense(self, X) -> np.ndarray:
+        """The (n, 2 * dim) pooled vectors as a plain array (the engine's fast path)."""
         table = self.__dict__.get("_table")
         if table is None:  # kept on the instance, not saved (see __getstate__)
             table = self._table = ginza_vectors()
@@ -160,7 +168,7 @@ class WordVectorFeatures(BaseEstimator, TransformerMixin):
                 mean, mx = m.mean(axis=0), m.max(axis=0)
                 out[i, :self.dim_] = mean / (np.linalg.norm(mean) + 1e-9)
                 out[i, self.dim_:] = mx / (np.linalg.norm(mx) + 1e-9)
-        return sparse.csr_matrix(out * self.weight)
+        return out * self.weight
 
 
 class CompactTfidf(TfidfVectorizer):
@@ -191,7 +199,14 @@ class CompactTfidf(TfidfVectorizer):
     def fast_transform(self, docs: list[str]):
         """The same matrix as ``transform`` (counts -> sublinear tf -> idf -> l2), built
         directly: scikit-learn's generic checks cost more than the counting on short texts."""
-        vocab = self.vocabulary_
+        idx, data, ptr = self.rows(docs)
+        X = sparse.csr_matrix((data, idx, ptr), shape=(len(docs), len(self.vocabulary_)))
+        X.has_sorted_indices = True  # columns come sorted within each row
+        return X
+
+    def rows(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``transform``'s matrix as CSR arrays (column indices sorted within a row, values,
+        row pointers), without building a SciPy matrix."""
         if self._plain_char_analyzer():
             idx, counts, ptr = self._key_counts(docs, self._char_index(), self._char_keys)
         elif self._plain_word_analyzer():
@@ -209,9 +224,7 @@ class CompactTfidf(TfidfVectorizer):
             norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(docs))).astype(np.float32)
             norms[norms == 0] = 1
             data /= norms[rows]
-        X = sparse.csr_matrix((data, idx, ptr), shape=(len(docs), len(vocab)))
-        X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
-        return X
+        return idx, data, ptr
 
     def _key_counts(self, docs: list[str], index, keys_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(columns, counts, row pointers) of every document's in-vocabulary n-grams, counted
@@ -256,8 +269,9 @@ class CompactTfidf(TfidfVectorizer):
                 j = vocab.get(feature)
                 if j is not None:
                     counts[j] = counts.get(j, 0) + 1
-            indices.extend(counts.keys())
-            values.extend(counts.values())
+            cols = sorted(counts)
+            indices.extend(cols)
+            values.extend(counts[j] for j in cols)
             indptr.append(len(indices))
         return (np.asarray(indices, dtype=np.int32), np.asarray(values, dtype=np.int64),
                 np.asarray(indptr, dtype=np.int32))

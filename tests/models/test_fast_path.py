@@ -1,4 +1,4 @@
-"""The engine's direct feature path gives the fitted Pipeline's numbers."""
+"""The engine's direct decision path gives the fitted Pipeline's numbers."""
 import numpy as np
 import pytest
 
@@ -13,10 +13,14 @@ def test_fast_features_equal_the_pipeline(engine, tokenizer):
     analyses.append(analyze("。", tokenizer))  # a message with no known n-gram
     model = engine.model
     assert np.allclose(model.predict_proba(analyses), model.pipeline.predict_proba(analyses), atol=1e-5)
-    union = model.pipeline.named_steps["features"]
-    slow = union.transform(analyses).toarray()
-    fast = model._features(analyses).toarray()
-    assert np.allclose(slow, fast, atol=1e-5)
+    clf = model.pipeline.named_steps["clf"]
+    X = model.pipeline.named_steps["features"].transform(analyses).toarray()
+    n_ngrams = sum(len(step.steps[-1][1].vocabulary_)
+                   for name, step in model.pipeline.named_steps["features"].transformer_list
+                   if hasattr(step, "named_steps"))
+    assert np.allclose(model._decision(analyses), X @ clf._weights() + clf.intercept_, atol=1e-5)
+    ngram_only = clf.calibrate(X[:, :n_ngrams] @ clf._weights()[:n_ngrams] + clf.intercept_)
+    assert np.allclose(model.ngram_proba(analyses), ngram_only, atol=1e-5)
 
 
 @pytest.mark.parametrize("docs", [
