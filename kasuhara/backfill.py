@@ -115,6 +115,18 @@ def _worker_engine(config: Config):
     return get_worker().plugins[PLUGIN_NAME].engine(config)
 
 
+def _has_engine_loader(dask_worker) -> bool:
+    return PLUGIN_NAME in dask_worker.plugins
+
+
+def ensure_engine_loader(client: Client) -> None:
+    """Register :class:`EngineLoader` unless every worker has it (registering again would drop
+    the engines a warm cluster has loaded)."""
+    have = client.run(_has_engine_loader)
+    if not have or not all(have.values()):
+        client.register_plugin(EngineLoader(), name=PLUGIN_NAME)
+
+
 def _model_version(config: Config) -> str:
     return _worker_engine(config).version
 
@@ -371,7 +383,7 @@ def run(client: Client, input_url: str, output_dir: str, config: Config = Config
             PART_FILE.fullmatch(posixpath.basename(p)) for p in out_fs.ls(out_dir, detail=False)):
         raise BackfillError(f"{output_dir} holds part files but no {MANIFEST}; refusing to mix them: "
                             "use a new --output folder")
-    client.register_plugin(EngineLoader(), name=PLUGIN_NAME)
+    ensure_engine_loader(client)
 
     chunks = plan_chunks(fs, paths, fmt, block_bytes)
     scans = client.gather(client.map(scan_chunk, [fs] * len(chunks), chunks, [fmt] * len(chunks), pure=False))

@@ -236,3 +236,15 @@ def test_cli_on_a_local_process_cluster(tmp_path):
                  "--output", str(tmp_path / "out"), "--merged", str(tmp_path / "m.jsonl")])
     assert code == 0
     assert (tmp_path / "m.jsonl").read_bytes() == ref.read_bytes()
+
+
+def _engine_ids(dask_worker):
+    return sorted(id(e) for e in dask_worker.plugins[backfill.PLUGIN_NAME]._engines.values())
+
+
+def test_engine_loaded_once_per_worker_across_runs(client, tmp_path):
+    backfill.run(client, EXAMPLES, str(tmp_path / "a"), partitions=4)
+    first = client.run(_engine_ids)
+    backfill.run(client, EXAMPLES, str(tmp_path / "b"), partitions=4)
+    assert client.run(_engine_ids) == first
+    assert all(len(ids) == 1 for ids in first.values())
