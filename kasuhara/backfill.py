@@ -372,6 +372,37 @@ def _policy_digest(policy: str | None) -> str | None:
 
 
 # -- the run ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InputPlan:
+    chunks: list[Chunk]
+    starts: list[int]  # the global index of each chunk's first row; the last entry is the total
+    fingerprint: str
+    files: list[str]
+
+
+def scan_input(client: Client, fs, paths: list[str], fmt: str, block_bytes: int = BLOCK_BYTES) -> InputPlan:
+    """Hash and count every chunk on the cluster: each chunk's first index and the fingerprint."""
+    chunks = plan_chunks(fs, paths, fmt, block_bytes)
+    scans = client.gather(client.map(scan_chunk, [fs] * len(chunks), chunks, [fmt] * len(chunks), pure=False))
+    root = posixpath.dirname(paths[0]) if len(paths) == 1 else posixpath.commonpath(paths)
+    fingerprint = _fingerprint(fmt, root, chunks, [d for d, _ in scans])
+    if fmt == "parquet":
+        chunks = [Chunk(c.path, row_group=g) for c, (_, counts) in zip(chunks, scans) for g in range(len(counts))]
+    counts = [n for _, ns in scans for n in ns]
+    return InputPlan(chunks, [0, *itertools.accumulate(counts)], fingerprint,
+                     [posixpath.relpath(p, root) if root else posixpath.basename(p) for p in paths])
+
+
+def _resume_state(out_fs, out_dir: str, output_dir: str, manifest: dict | None, expected: dict) -> dict:
+    """The finished partitions a previous run recorded and whose files are intact."""
+    if manifest is None:
+        out_fs.makedirs(out_dir, exist_ok=True)
+        return {}
+    _check_same_run(manifest, expected, output_dir)
+    return {int(p): info for p, info in manifest["done"].items()
+            if _file_sha256(out_fs, posixpath.join(out_dir, info["file"])) == info["sha256"]}
+
+
 def run(client: Client, input_url: str, output_dir: str, config: Config = Config(),
         partitions: int | None = None, merged: str | None = None, block_bytes: int = BLOCK_BYTES,
         storage_options: dict | None = None, progress=None) -> Outcome:
@@ -384,42 +415,27 @@ def run(client: Client, input_url: str, output_dir: str, config: Config = Config
         raise BackfillError(f"{output_dir} holds part files but no {MANIFEST}; refusing to mix them: "
                             "use a new --output folder")
     ensure_engine_loader(client)
-
-    chunks = plan_chunks(fs, paths, fmt, block_bytes)
-    scans = client.gather(client.map(scan_chunk, [fs] * len(chunks), chunks, [fmt] * len(chunks), pure=False))
-    root = posixpath.dirname(paths[0]) if len(paths) == 1 else posixpath.commonpath(paths)
-    fingerprint = _fingerprint(fmt, root, chunks, [d for d, _ in scans])
-    if fmt == "parquet":
-        chunks = [Chunk(c.path, row_group=g) for c, (_, counts) in zip(chunks, scans) for g in range(len(counts))]
-    counts = [n for _, ns in scans for n in ns]
-    starts = [0, *itertools.accumulate(counts)]
-    total = starts[-1]
-
+    plan = scan_input(client, fs, paths, fmt, block_bytes)
+    total = plan.starts[-1]
     version = client.submit(_model_version, config, pure=False).result()
     if partitions is None:
         partitions = manifest["partitions"] if manifest else max(
             2 * len(client.scheduler_info()["workers"]), math.ceil(total / ROWS_PER_PARTITION))
     if not 1 <= partitions <= 99_999:
         raise BackfillError(f"--partitions must be between 1 and 99999, not {partitions}")
-    expected = {"input_fingerprint": fingerprint, "model_version": version, "partitions": partitions,
+    expected = {"input_fingerprint": plan.fingerprint, "model_version": version, "partitions": partitions,
                 "config": {"policy_sha256": _policy_digest(config.policy), "cascade": config.cascade,
                            "output_format": config.output_format}}
-    if manifest is not None:
-        _check_same_run(manifest, expected, output_dir)
-        done = {int(p): info for p, info in manifest["done"].items()
-                if _file_sha256(out_fs, posixpath.join(out_dir, info["file"])) == info["sha256"]}
-    else:
-        out_fs.makedirs(out_dir, exist_ok=True)
-        done = {}
+    done = _resume_state(out_fs, out_dir, output_dir, manifest, expected)
     manifest = {"format": MANIFEST_FORMAT, "input": input_url, "input_format": fmt, "rows": total,
-                "files": [posixpath.relpath(p, root) if root else posixpath.basename(p) for p in paths],
-                **expected, "done": {f"{p:05d}": done[p] for p in sorted(done)}}
+                "files": plan.files, **expected, "done": {f"{p:05d}": done[p] for p in sorted(done)}}
     write_manifest(out_fs, out_dir, manifest)
 
     todo = [p for p in range(partitions) if p not in done]
     failed: dict[int, str] = {}
     if todo:
-        splits = [client.submit(split_chunk, fs, c, s, partitions, pure=False) for c, s in zip(chunks, starts)]
+        splits = [client.submit(split_chunk, fs, c, s, partitions, pure=False)
+                  for c, s in zip(plan.chunks, plan.starts)]
         futures = {}
         for p in todo:
             pieces = [client.submit(operator.getitem, s, p, pure=False) for s in splits]
@@ -436,8 +452,7 @@ def run(client: Client, input_url: str, output_dir: str, config: Config = Config
             manifest["done"] = {f"{q:05d}": done[q] for q in sorted(done)}
             write_manifest(out_fs, out_dir, manifest)
             if progress:
-                progress(f"partition {p:05d} done: {done[p]['rows']} rows "
-                         f"({len(done)}/{partitions} partitions)")
+                progress(f"partition {p:05d} done: {done[p]['rows']} rows ({len(done)}/{partitions} partitions)")
     outcome = Outcome(rows=total, errors=sum(d["errors"] for d in done.values()), partitions=partitions,
                       scored=sorted(set(todo) - set(failed)), skipped=sorted(set(range(partitions)) - set(todo)),
                       failed=failed)
@@ -477,13 +492,17 @@ def open_client(scheduler: str | None, workers: int | None):
     thread each: scoring is CPU-bound Python). Returns (client, cluster or None)."""
     if scheduler:
         return Client(scheduler), None
-    cluster = LocalCluster(n_workers=workers or min(2, os.cpu_count() or 1), threads_per_worker=1,
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                            processes=True, dashboard_address=None)
     return Client(cluster), cluster
 
 
 def run_cli(args) -> int:
     """``kasuhara score --engine dask``: the flags of the score subcommand."""
+    if args.engine != "dask":
+        print("error: --scheduler, --workers, --partitions, --output-format and --merged need --engine dask",
+              file=sys.stderr)
+        return 2
     if not args.input or args.input == "-":
         print("error: --engine dask needs --input PATH_OR_URL (not stdin)", file=sys.stderr)
         return 2

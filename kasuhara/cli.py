@@ -45,7 +45,8 @@ def cmd_score(args) -> int:
     from kasuhara.models.messages import InputError, message_from_dict
     from kasuhara.training.train import progress_bar
 
-    if args.engine == "dask":  # partitioned, resumable backfill on a Dask cluster
+    if args.engine == "dask" or args.scheduler or args.workers or args.partitions or args.merged \
+            or args.output_format != "jsonl":  # partitioned, resumable backfill on a Dask cluster
         from kasuhara.backfill import run_cli
 
         return run_cli(args)
@@ -221,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dask: score --input (JSON Lines or Parquet, path/glob/folder/fsspec URL) on a Dask "
                         "cluster into --output DIR (part files + _manifest.json; rerun to resume)")
     s.add_argument("--scheduler", help="with --engine dask: scheduler address (default: a local cluster)")
-    s.add_argument("--workers", type=int, default=0, help="with --engine dask: local worker processes")
+    s.add_argument("--workers", type=int, default=0,
+                   help="with --engine dask: local worker processes (default: one per core)")
     s.add_argument("--partitions", type=int, help="with --engine dask: output partitions (default: by size)")
     s.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl",
                    help="with --engine dask: part file format")

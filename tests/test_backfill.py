@@ -248,3 +248,8 @@ def test_engine_loaded_once_per_worker_across_runs(client, tmp_path):
     backfill.run(client, EXAMPLES, str(tmp_path / "b"), partitions=4)
     assert client.run(_engine_ids) == first
     assert all(len(ids) == 1 for ids in first.values())
+
+
+def test_dask_flags_without_the_dask_engine_are_an_error(tmp_path, capsys):
+    assert main(["score", "--input", EXAMPLES, "--output", str(tmp_path / "o"), "--scheduler", "tcp://x:1"]) == 2
+    assert "need --engine dask" in capsys.readouterr().err
