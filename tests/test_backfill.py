@@ -65,7 +65,10 @@ def archive(tmp_path_factory):
     """(input file, what the single-process CLI writes for it, its exit code)."""
     d = tmp_path_factory.mktemp("archive")
     src, ref = d / "archive.jsonl", d / "cli.jsonl"
-    src.write_text("\n".join(_archive()) + "\n", encoding="utf-8")
+    lines = [line.encode("utf-8") for line in _archive()]
+    lines.insert(50, b'{"id": "bad-utf8", "text": "\xff\xfe\xe3\x81"}')  # invalid UTF-8: an error record
+    lines.insert(90, b'{"id": "crlf", "text": "\xe8\xbf\x94\xe9\x87\x91\xe3\x81\x97\xe3\x82\x8d"}\r')  # CRLF line end
+    src.write_bytes(b"\n".join(lines) + b"\n")
     code = main(["score", "--input", str(src), "--output", str(ref)])
     return src, ref.read_bytes(), code
 
@@ -164,7 +167,7 @@ def test_parquet_input_and_output(client, archive, tmp_path):
 
     src, _, _ = archive
     rows = []
-    for line in src.read_text(encoding="utf-8").splitlines():
+    for line in src.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             obj = json.loads(line)
         except ValueError:
