@@ -256,3 +256,31 @@ def test_engine_loaded_once_per_worker_across_runs(client, tmp_path):
 def test_dask_flags_without_the_dask_engine_are_an_error(tmp_path, capsys):
     assert main(["score", "--input", EXAMPLES, "--output", str(tmp_path / "o"), "--scheduler", "tcp://x:1"]) == 2
     assert "need --engine dask" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    """`kasuhara score --engine dask` killed after its first partition; the same command again
+    scores only the rest, and the merged output is still the CLI's."""
+    import signal
+    import subprocess
+    import sys
+
+    src, ref = tmp_path / "in.jsonl", tmp_path / "cli.jsonl"
+    src.write_text("\n".join(_archive(1200)) + "\n", encoding="utf-8")
+    main(["score", "--input", str(src), "--output", str(ref)])
+    cmd = [sys.executable, "-m", "kasuhara.cli", "score", "--engine", "dask", "--workers", "1", "--partitions", "8",
+           "--progress", "--input", str(src), "--output", str(tmp_path / "out")]
+    first = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    for line in first.stderr:
+        if " done: " in line:
+            first.send_signal(signal.SIGTERM)
+            break
+    first.communicate(timeout=60)
+    assert first.returncode != 0
+    finished = json.loads((tmp_path / "out" / backfill.MANIFEST).read_text())["done"]
+    assert 1 <= len(finished) < 8
+    second = subprocess.run(cmd + ["--merged", str(tmp_path / "m.jsonl")], stderr=subprocess.PIPE, text=True,
+                            timeout=300)
+    summary = json.loads([line for line in second.stderr.splitlines() if line.startswith('{"rows"')][-1])
+    assert summary["skipped"] == len(finished) and summary["scored"] == 8 - len(finished)
+    assert (tmp_path / "m.jsonl").read_bytes() == ref.read_bytes()
