@@ -125,3 +125,25 @@ def test_compose_migrate_command_runs_the_store_migration(tmp_path):
                    env=dict(os.environ, KASUHARA_DATABASE_URL=f"sqlite:///{db}"))
     tables = {r[0] for r in sqlite3.connect(db).execute("select name from sqlite_master where type = 'table'")}
     assert {"scored_message", "feedback", "audit_event", "alembic_version"} <= tables
+
+
+@pytest.mark.parametrize("package,folder", [("kasuhara.models", "models"), ("kasuhara.service", "service")])
+def test_every_data_file_is_in_package_data(package, folder):
+    """A non-editable install (the image's `pip wheel .`) carries only what package-data lists:
+    every data file the package reads (model, taxonomy, lexicons, migrations) must match a glob."""
+    import fnmatch
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"][package]
+    base = os.path.join(ROOT, folder)
+    missing = []
+    for d, dirs, files in os.walk(base):
+        dirs[:] = [x for x in dirs if x != "__pycache__"]
+        for name in files:
+            rel = os.path.relpath(os.path.join(d, name), base).replace(os.sep, "/")
+            if name.endswith(".py") and "/" not in rel:
+                continue  # modules of the package itself
+            if not any(fnmatch.fnmatchcase(rel, g) and rel.count("/") == g.count("/") for g in globs):
+                missing.append(rel)
+    assert missing == []
