@@ -24,6 +24,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of the server process and its worker processes (Linux /proc):
+    the cost per request, which other load on the machine disturbs far less than latency."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=8)
@@ -89,13 +107,15 @@ def main() -> int:
 
         rounds = []
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), server_cpu_s(srv.pid)
             with cf.ThreadPoolExecutor(args.clients) as ex:
                 out = list(ex.map(client, range(args.clients)))
             wall = time.perf_counter() - t0
+            cpu = server_cpu_s(srv.pid) - cpu0
             lat = sorted(x for l, _ in out for x in l)
             rounds.append({"p50_ms": round(lat[len(lat) // 2], 1), "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 1),
                            "max_ms": round(lat[-1], 1), "requests_per_s": round(len(lat) / wall),
+                           "server_cpu_ms_per_request": round(cpu * 1000 / len(lat), 2),
                            "errors": sum(e for _, e in out), "requests": len(lat)})
     finally:
         srv.terminate()

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from kasuhara import analyst
+
 BATCH = 256
 
 
@@ -93,12 +95,11 @@ def cmd_score(args) -> int:
     return 1 if failed else 0
 
 
-BADGE = {"none": "○ なし", "low": "△ 低", "medium": "▲ 中", "high": "■ 高", "critical": "✖ 緊急"}
-
-
 def render(result, engine) -> str:
+    from kasuhara.models.levels import load_levels
+
     tax = engine.taxonomy
-    lines = [f"レベル: {BADGE[result.level]} ({result.level})   risk {result.risk:.2f}   "
+    lines = [f"レベル: {load_levels()[result.level].badge} ({result.level})   risk {result.risk:.2f}   "
              f"カスハラ: {'はい' if result.harassment else 'いいえ'}   model {result.model_version}"]
     if result.labels:
         lines.append("カテゴリ: " + "、".join(f"{tax.get(l).ja} ({l} {result.scores[l]:.2f})" for l in result.labels))
@@ -113,30 +114,43 @@ def cmd_train(args) -> int:
     from kasuhara.models import artifact
     from kasuhara.models.engine import Engine
     from kasuhara.training import evaluate as ev
-    from kasuhara.training.corpus import load_split
-    from kasuhara.training.train import TrainConfig, train
+    from kasuhara.training.labels import added_file
+    from kasuhara.training.train import TrainConfig, quick_config, train
 
-    cfg = TrainConfig(seed=args.seed)
-    train_recs, dev_recs = load_split("train"), load_split("dev")
-    extra = []
+    if (args.add or args.quick) and not args.out:  # never over the shipped model by accident
+        print("error: give --out DIR: a model with added labels or the quick recipe is a candidate "
+              "(`kasuhara models register DIR`), not the shipped model", file=sys.stderr)
+        return 2
+    cfg = quick_config(args.seed) if args.quick else TrainConfig(seed=args.seed)
+    train_recs, dev_recs = ev.load_data(args.train_data), ev.load_data(args.dev_data)
+    extra, added = [], []
     for path in args.add or []:
-        extra.extend(ev.load_data(path))
+        recs, info = added_file(path)
+        extra.extend(recs)
+        added.append(info)
+        print(f"adding {info['records']} labelled messages from {path}", file=sys.stderr)
     model = train(train_recs + extra, dev_recs, cfg)
+    model.card["training_data"].update({"base": {"train": args.train_data, "dev": args.dev_data},
+                                        "added": added})
     eng = Engine.from_model(model)
-    evals = {"test": "test"}
+    evals = {"test": args.test_data}
     if args.probe:
         evals["dev-probe"] = args.probe
     for name, spec in evals.items():
-        rep = ev.run(spec, engine=eng, baselines=not args.no_baselines)
+        print(f"evaluating on {name} ({spec})", file=sys.stderr)
+        rep = ev.run(spec, engine=eng, baselines=not args.no_baselines, train=args.train_data)
         model.card["metrics"][name] = {"table": rep["table"], "systems": rep["systems"]}
         print(f"\n== {name} ==\n{rep['table']}", file=sys.stderr)
     out = artifact.save(model, args.out or artifact.default_model_dir())
-    print(f"saved {out} (version {model.version})", file=sys.stderr)
+    print(f"saved {out} (version {model.version}, data hash {model.card['data_hash']})", file=sys.stderr)
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from kasuhara.training import evaluate as ev
+
+    if args.candidate:  # candidate vs serving, with a report folder (kasuhara/analyst.py)
+        return analyst.evaluate_candidate(args)
 
     from kasuhara.models.engine import Engine
 
@@ -189,8 +203,9 @@ def cmd_serve(args) -> int:
             return 2
         print("warning: KASUHARA_API_KEYS is unset: local mode, no authentication", file=sys.stderr)
     from kasuhara.models import artifact
+    from kasuhara.service.reload import serving_model_path
 
-    artifact.load(settings.model_path)  # a missing or corrupt model stops start-up here, clearly
+    artifact.load(serving_model_path(settings))  # a missing or corrupt model stops start-up here, clearly
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     workers = args.workers or min(2, os.cpu_count() or 1)
     if workers > 1:  # each worker process builds its app from the same environment
@@ -236,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--probe", help="also report metrics on this labelled JSON Lines (never trained on)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-baselines", action="store_true")
+    t.add_argument("--quick", action="store_true", help="a small, fast recipe (for trials and tests, not shipping)")
+    t.add_argument("--train-data", default="train", help="base training data: train or a JSON Lines path")
+    t.add_argument("--dev-data", default="dev", help="threshold-choosing data: dev or a JSON Lines path")
+    t.add_argument("--test-data", default="test", help="reported test data: test or a JSON Lines path")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="model and baselines side by side on labelled data")
@@ -246,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--with-history", action="store_true", help="use customer_id/received_at history")
     e.add_argument("--cascade", action="store_true", help="evaluate with the GiNZA cascade")
     e.add_argument("--json", help="also write the full report as JSON here")
+    analyst.add_evaluate_options(e)
     e.set_defaults(func=cmd_evaluate)
 
     v = sub.add_parser("serve", help="the HTTP scoring service (settings: KASUHARA_* environment variables)")
@@ -258,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=("build", "check", "stats"))
     c.add_argument("files", nargs="*", help="with check: files (default: every written file)")
     c.set_defaults(func=cmd_corpus)
+    analyst.add_parsers(sub)  # labels, models, drift (kasuhara/analyst.py)
     return p
 
 
@@ -265,11 +286,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from kasuhara.models.artifact import ArtifactError
     from kasuhara.models.policy import PolicyError
+    from kasuhara.models.registry import RegistryError
     from kasuhara.training.corpus import CorpusError
+    from kasuhara.training.labels import LabelError
 
     try:
         return args.func(args)
-    except (ArtifactError, PolicyError, CorpusError, FileNotFoundError) as e:
+    except (ArtifactError, PolicyError, CorpusError, RegistryError, LabelError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -155,10 +155,12 @@ class Engine:
         return self._results([self._decide(message, a, proba[0], history, history_available)])[0]
 
     def score_batch(self, messages: list[Message],
-                    history_state: dict[str, list[HistoryItem]] | None = None) -> list[Result]:
+                    history_state: dict[str, list[HistoryItem]] | None = None,
+                    history_available: bool = True) -> list[Result]:
         """Score many messages; each customer's earlier messages (by received_at) in the batch,
-        and in ``history_state`` carried over from earlier batches, are its history, exactly as
-        the service's store would provide. ``history_state`` is updated in place."""
+        and in ``history_state`` carried over from earlier batches (or read from the store), are
+        its history. ``history_state`` is updated in place. ``history_available=False``: the
+        store could not be asked; customers' results say their history is unavailable."""
         analyses = [self.analyze(m) for m in messages]
         proba = self.probabilities(analyses)
         order = sorted(range(len(messages)), key=lambda i: (
@@ -168,8 +170,9 @@ class Engine:
         decisions: list[_Decision | None] = [None] * len(messages)
         for i in order:
             m = messages[i]
-            hist = seen.setdefault(m.customer_id, []) if m.customer_id and m.received_at else None
-            d = self._decide(m, analyses[i], proba[i], list(hist) if hist is not None else None, True)
+            hist = seen.setdefault(m.customer_id, []) if m.customer_id and m.received_at and history_available \
+                else None
+            d = self._decide(m, analyses[i], proba[i], list(hist) if hist is not None else None, history_available)
             if hist is not None:
                 hist.append(HistoryItem(m.received_at, d.labels, d.risk))
             decisions[i] = d

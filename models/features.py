@@ -135,8 +135,15 @@ class WordVectorFeatures(BaseEstimator, TransformerMixin):
         self.dim_ = ginza_vectors().dim
         return self
 
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_table", None)
+        return state
+
     def transform(self, X):
-        table = ginza_vectors()
+        table = self.__dict__.get("_table")
+        if table is None:  # kept on the instance, not saved (see __getstate__)
+            table = self._table = ginza_vectors()
         out = np.zeros((len(X), 2 * self.dim_), dtype=np.float32)
         for i, a in enumerate(X):
             vs = []
@@ -170,6 +177,7 @@ class CompactTfidf(TfidfVectorizer):
             state["vocabulary_terms_"] = np.array(terms, dtype=str)
         state.pop("stop_words_", None)
         state.pop("_analyzer_cache", None)
+        state.pop("_char_index_cache", None)
         return state
 
     def __setstate__(self, state):
@@ -182,6 +190,44 @@ class CompactTfidf(TfidfVectorizer):
     def fast_transform(self, docs: list[str]):
         """The same matrix as ``transform`` (counts -> sublinear tf -> idf -> l2), built
         directly: scikit-learn's generic checks cost more than the counting on short texts."""
+        vocab = self.vocabulary_
+        if self._plain_char_analyzer():
+            idx, counts, ptr = self._char_counts(docs)
+        else:
+            idx, counts, ptr = self._analyzer_counts(docs)
+        data = counts.astype(np.float32)
+        if self.sublinear_tf:
+            np.log(data, out=data)
+            data += 1
+        if self.use_idf:
+            data *= self.idf_[idx]
+        if self.norm == "l2":
+            rows = np.repeat(np.arange(len(docs)), np.diff(ptr))
+            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(docs))).astype(np.float32)
+            norms[norms == 0] = 1
+            data /= norms[rows]
+        X = sparse.csr_matrix((data, idx, ptr), shape=(len(docs), len(vocab)))
+        X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
+        return X
+
+
+    def _char_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, counts, row pointers) of every document's in-vocabulary character n-grams,
+        counted for the whole batch in a few array operations (columns sorted within a row)."""
+        keys, cols = self._char_index()
+        lo, hi = self.ngram_range
+        grams = [_char_ngram_keys(_WHITE_SPACES.sub(" ", d), lo, hi) for d in docs]
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(g) for g in grams])
+        grams = np.concatenate(grams) if grams else np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
+        hit = keys[pos] == grams
+        cell, counts = np.unique(doc_of[hit] * len(self.vocabulary_) + cols[pos[hit]], return_counts=True)
+        row, idx = np.divmod(cell, len(self.vocabulary_))
+        ptr = np.searchsorted(row, np.arange(len(docs) + 1)).astype(np.int32)
+        return idx.astype(np.int32), counts, ptr
+
+    def _analyzer_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same for any analyzer, one feature at a time (scikit-learn's analyzer)."""
         analyzer = self.__dict__.get("_analyzer_cache")
         if analyzer is None:
             analyzer = self._analyzer_cache = self.build_analyzer()
@@ -196,22 +242,52 @@ class CompactTfidf(TfidfVectorizer):
             indices.extend(counts.keys())
             values.extend(counts.values())
             indptr.append(len(indices))
-        data = np.asarray(values, dtype=np.float32)
-        if self.sublinear_tf:
-            np.log(data, out=data)
-            data += 1
-        idx = np.asarray(indices, dtype=np.int32)
-        if self.use_idf:
-            data *= self.idf_.astype(np.float32)[idx]
-        ptr = np.asarray(indptr, dtype=np.int32)
-        if self.norm == "l2":
-            rows = np.repeat(np.arange(len(docs)), np.diff(ptr))
-            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(docs))).astype(np.float32)
-            norms[norms == 0] = 1
-            data /= norms[rows]
-        X = sparse.csr_matrix((data, idx, ptr), shape=(len(docs), len(vocab)))
-        X.sort_indices()  # one pass in C, cheaper than sorting every document in Python
-        return X
+        return (np.asarray(indices, dtype=np.int32), np.asarray(values, dtype=np.int64),
+                np.asarray(indptr, dtype=np.int32))
+
+    def _plain_char_analyzer(self) -> bool:
+        """Character n-grams with no preprocessing but scikit-learn's whitespace folding: the
+        case :func:`_char_ngram_keys` counts exactly."""
+        return (self.analyzer == "char" and not self.lowercase and self.strip_accents is None
+                and self.preprocessor is None and self.input == "content" and self.ngram_range[1] <= 3
+                and bool(self.vocabulary_))
+
+    def _char_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary as sorted integer n-gram keys and their columns (built once)."""
+        cached = self.__dict__.get("_char_index_cache")
+        if cached is None:
+            by_len: dict[int, list[str]] = {}
+            for t in self.vocabulary_:
+                by_len.setdefault(len(t), []).append(t)
+            keys, cols = [], []
+            for n, terms in by_len.items():  # all terms of one length packed in one go
+                cp = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"),
+                                   dtype=np.uint32).astype(np.int64).reshape(len(terms), n) + 1
+                k = cp[:, 0].copy()
+                for j in range(1, n):
+                    k = (k << 21) | cp[:, j]
+                keys.append(k)
+                cols.append(np.fromiter((self.vocabulary_[t] for t in terms), dtype=np.int32, count=len(terms)))
+            keys, cols = np.concatenate(keys), np.concatenate(cols)
+            order = np.argsort(keys)
+            cached = self._char_index_cache = (keys[order], cols[order])
+        return cached
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char analyzer folds runs of whitespace like this
+
+
+def _char_ngram_keys(text: str, lo: int, hi: int) -> np.ndarray:
+    """Every character n-gram of ``text`` (``lo <= n <= hi``) as one int64: code points + 1
+    (< 2**21) packed 21 bits each, so n-grams of different lengths never share a key."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    parts = []
+    for n in range(lo, min(hi, len(cp)) + 1):
+        k = cp[:len(cp) - n + 1].copy()
+        for j in range(1, n):
+            k = (k << 21) | cp[j:len(cp) - n + 1 + j]
+        parts.append(k)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,

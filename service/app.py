@@ -10,10 +10,11 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -28,14 +29,18 @@ from ..models.engine import Engine
 from ..models.messages import InputError, message_from_dict, record_id
 from .settings import Settings
 
+from .console import console_router
 from .errors import ApiError, error_response
 from .ratelimit import make_limiter
-from .scoring import score_message
+from .analytics import analytics_router
+from .reload import serving_model_path, start_reloader
+from .scoring import MicroBatcher, score_messages
 from .storage import Store, StoreError
 from .webhooks import webhook_router
 
 log = logging.getLogger("kasuhara.service")
 UTC = dt.timezone.utc
+BATCH_CHUNK = 64  # /v1/score/batch items per engine call
 DRAIN_CAP = 64 * 1024 * 1024  # an oversized body is read and dropped up to this size before the 413
 
 
@@ -101,13 +106,15 @@ class GuardMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self._rid_prefix = os.urandom(6).hex()  # request ids: random per process, then a counter
+        self._rid_seq = itertools.count(1)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         headers = dict(scope.get("headers") or ())
-        rid = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        rid = (headers.get(b"x-request-id") or b"").decode("latin-1")[:64] or f"{self._rid_prefix}{next(self._rid_seq):08x}"
         status = {"code": 500}
 
         async def send_with_id(message):
@@ -139,8 +146,9 @@ class GuardMiddleware:
         state = scope["app"].state if "app" in scope else None
         metrics = getattr(state, "metrics", None)
         if metrics is not None and path.startswith(("/v1/", "/healthz", "/readyz")):
-            metrics.latency.labels(endpoint=path).observe(dt_s)
-            metrics.requests.labels(endpoint=path, status=str(status["code"])).inc()
+            endpoint = getattr(scope.get("route"), "path", path)  # the template: no ids in metric labels
+            metrics.latency.labels(endpoint=endpoint).observe(dt_s)
+            metrics.requests.labels(endpoint=endpoint, status=str(status["code"])).inc()
         if log.isEnabledFor(logging.INFO):
             log.info(json.dumps({"event": "request", "request_id": rid, "method": scope.get("method"),
                                  "path": path, "status": status["code"], "ms": round(dt_s * 1000, 1)}))
@@ -152,7 +160,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = engine or Engine.load(settings.model_path, settings.policy_path, settings.cascade)
+        app.state.engine = engine or Engine.load(serving_model_path(settings), settings.policy_path, settings.cascade)
         app.state.store = Store(settings.database_url, store_text=settings.store_text,
                                 retention_days=settings.retention_days)
         app.state.store_error = None
@@ -167,7 +175,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.limiter = make_limiter(settings.rate_limit_per_minute, settings.redis_url)
         if not settings.api_keys:
             log.warning(json.dumps({"event": "local_mode", "message": "KASUHARA_API_KEYS is unset: no authentication"}))
+        app.state.batcher = MicroBatcher(app.state, settings.micro_batch)
+        app.state.batcher.start()
+        app.state.reloader = start_reloader(app, settings)  # switches to a promoted registry version
         yield
+        if app.state.reloader is not None:
+            app.state.reloader.stop()
+        await app.state.batcher.stop()
         app.state.store.stop_writer()
 
     app = FastAPI(title="kasuhara", version="1", lifespan=lifespan,
@@ -205,7 +219,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def _unicode(request: Request, exc: UnicodeDecodeError):
         return error_response(400, "invalid_encoding", "the body is not UTF-8")
 
-    def auth(request: Request) -> str:
+    async def auth(request: Request) -> str:  # async: a sync dependency would cost a thread hop per request
         keys = settings.api_keys
         if not keys:
             return "local"
@@ -216,10 +230,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required",
                            {"WWW-Authenticate": "Bearer"})
         actor = fingerprint(token)
-        if not request.app.state.limiter.allow(actor):
+        limiter = request.app.state.limiter
+        if not (await run_in_threadpool(limiter.allow, actor) if limiter.blocking else limiter.allow(actor)):
             raise ApiError(429, "rate_limited", "too many requests for this key; retry in a minute",
                            {"Retry-After": "60"})
         return actor
+
+    app.include_router(console_router(settings, auth))
+    app.include_router(analytics_router(auth))
 
     def to_message(obj: dict):
         try:
@@ -231,7 +249,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def score(body: ScoreIn, request: Request, actor: str = Depends(auth)) -> dict:
         msg = to_message(body.model_dump())
         # a JSONResponse skips FastAPI's generic re-encoding of the (plain JSON) result
-        return JSONResponse(await run_in_threadpool(score_message, request.app.state, msg, body.ticket_id))
+        return JSONResponse(await request.app.state.batcher.score(msg, body.ticket_id))
 
     @app.post("/v1/score/batch", tags=["scoring"])
     async def score_batch(body: BatchIn, request: Request, actor: str = Depends(auth)) -> dict:
@@ -240,7 +258,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                            f"{len(body.items)} items; at most {settings.max_batch_items} per batch")
 
         def run():
-            out = []
+            out: list[dict | None] = []
+            valid: list[tuple[int, tuple]] = []
             for obj in body.items:
                 try:
                     msg = message_from_dict(obj, settings.max_text_chars)
@@ -248,7 +267,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                     out.append({"id": record_id(obj), "error": {"code": e.code, "message": e.message}})
                     continue
                 ticket = obj.get("ticket_id") if isinstance(obj.get("ticket_id"), str) else None
-                out.append(score_message(request.app.state, msg, ticket))
+                valid.append((len(out), (msg, ticket)))
+                out.append(None)
+            for lo in range(0, len(valid), BATCH_CHUNK):  # one engine call per chunk
+                chunk = valid[lo:lo + BATCH_CHUNK]
+                for (k, _), result in zip(chunk, score_messages(request.app.state, [item for _, item in chunk])):
+                    out[k] = result
             return out
 
         return JSONResponse({"results": await run_in_threadpool(run)})

@@ -13,6 +13,8 @@ log = logging.getLogger("kasuhara.service")
 class InProcessLimiter:
     """Sliding one-minute window per key, for one process."""
 
+    blocking = False  # allow() does no I/O: fine to call on the event loop
+
     def __init__(self, per_minute: int):
         self.per_minute = per_minute
         self._hits: dict[str, deque] = {}
@@ -34,6 +36,8 @@ class RedisLimiter:
     """Fixed one-minute windows per key in Redis (INCR + EXPIRE in one pipeline), shared by
     every worker and replica. When Redis cannot be reached the in-process limiter decides, so
     the service keeps answering; the log says so once a minute."""
+
+    blocking = True  # allow() talks to Redis: called on a worker thread
 
     def __init__(self, url: str, per_minute: int, prefix: str = "kasuhara:rl:"):
         import redis

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shared rate limits across workers / replicas when set
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_timeout_s: float = Field(10.0, gt=0)
+    micro_batch: int = Field(32, ge=1, le=256)  # concurrent /v1/score requests scored in one engine call
     log_level: Literal["debug", "info", "warning", "error"] = "warning"  # request lines are info
 
     # ticketing webhooks (service/webhooks.py): an endpoint answers 404 until its secret is set
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     zammad_base_url: str | None = None  # push-back (tags) needs base URL + token
     zammad_token: str | None = None
     webhook_max_age_s: int = Field(300, ge=30)  # Zendesk signature timestamp window, either way
+
+    # agent console and ticket widget (service/console.py)
+    frame_ancestors: str = Field("'self'", pattern=r"^[^;,\r\n]+$",
+                                 description="CSP frame-ancestors of /widget, e.g. 'self' https://example.zendesk.com")
+    badge_secret: str | None = None  # signs /badge/{ticket}.svg URLs; required for the badge when keys are set
+
+    # model registry (models/registry.py): serve its current version, switch on promotion
+    registry: str | None = None  # registry folder; unset = serve model_path, no switching
+    registry_poll_s: float = Field(5.0, gt=0, le=3600)  # how often the current pointer is checked
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event,
-                        select, text)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, Index, Integer, String, Text, create_engine, event,
+                        select, text, update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -43,6 +43,9 @@ class ScoredMessage(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
     text_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # evidence offsets (no text), actions, history
+    quoted: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # demands/targets quote the customer: kept like text
+    __table_args__ = (Index("ix_scored_message_level", "level"),)
 
 
 class Feedback(Base):
@@ -82,6 +85,14 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC) if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
+def result_detail(result: dict) -> tuple[dict, dict]:
+    """What the console shows besides labels and scores, split in two: ``detail`` holds no customer
+    words (evidence as offsets into the text, actions, history), ``quoted`` does (demands, targets)."""
+    detail = {"evidence": [{k: v for k, v in e.items() if k != "text"} for e in result.get("evidence", ())],
+              "actions": list(result.get("actions", ())), "history": result.get("history")}
+    return detail, {"demands": result.get("demands", []), "targets": result.get("targets", [])}
+
+
 class Store:
     def __init__(self, url: str, id_salt: str = "kasuhara", store_text: bool = False, retention_days: int = 90):
         kwargs: dict = {"pool_pre_ping": True}
@@ -93,6 +104,7 @@ class Store:
             def _sqlite_pragmas(dbapi_conn, _):  # concurrent writers: WAL and a busy timeout
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit does not wait for fsync; still consistent
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
         self.url = url
@@ -124,26 +136,40 @@ class Store:
             raise StoreError(f"store unreachable: {type(e).__name__}") from None
 
     def history(self, customer_id: str, now: dt.datetime, days: int = 7) -> list[HistoryItem]:
-        now = _utc(now)
-        since = now - dt.timedelta(days=days)
+        """The customer's messages in the ``days`` before ``now``."""
+        return self.history_many([customer_id], now, now, days)[customer_id]
+
+    def history_many(self, customer_ids, earliest: dt.datetime, latest: dt.datetime,
+                     days: int = 7) -> dict[str, list[HistoryItem]]:
+        """Each customer's messages from ``days`` before ``earliest`` up to ``latest``, in one
+        query (a batch of messages asks once); the engine keeps to each message's own window."""
+        keys = {self.key(c): c for c in customer_ids}
+        out: dict[str, list[HistoryItem]] = {c: [] for c in keys.values()}
+        if not keys:
+            return out
+        since, until = _utc(earliest) - dt.timedelta(days=days), _utc(latest)
         t = ScoredMessage.__table__
         try:
             with self.engine.connect() as conn:  # Core, not the ORM: this runs on every request
-                rows = conn.execute(select(t.c.received_at, t.c.labels, t.c.risk)
-                                    .where(t.c.customer_key == self.key(customer_id), t.c.received_at >= since,
-                                           t.c.received_at <= now)).all()
+                rows = conn.execute(select(t.c.customer_key, t.c.received_at, t.c.labels, t.c.risk)
+                                    .where(t.c.customer_key.in_(list(keys)), t.c.received_at >= since,
+                                           t.c.received_at <= until)).all()
         except SQLAlchemyError as e:
             raise StoreError(f"history unavailable: {type(e).__name__}") from None
-        return [HistoryItem(_aware(r[0]), tuple(r[1] or ()), float(r[2])) for r in rows]
+        for key, at, labels, risk in rows:
+            out[keys[key]].append(HistoryItem(_aware(at), tuple(labels or ()), float(risk)))
+        return out
 
     def _result_values(self, result: dict, message, ticket_id: str | None, now: dt.datetime) -> dict:
         keep = self.store_text
+        detail, quoted = result_detail(result)
         return {"message_key": self.key(message.id), "ticket_id": ticket_id,
                 "customer_key": self.key(message.customer_id), "received_at": _utc(message.received_at or now),
                 "scored_at": _utc(now), "harassment": result["harassment"], "risk": result["risk"],
                 "level": result["level"], "labels": result["labels"], "scores": result["scores"],
                 "model_version": result["model_version"], "text": message.text if keep else None,
-                "text_expires_at": _utc(now) + self.retention if keep else None}
+                "text_expires_at": _utc(now) + self.retention if keep else None,
+                "detail": detail, "quoted": quoted if keep else None}
 
     def _insert(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:  # Core executemany: cheaper than the ORM unit of work
@@ -238,10 +264,66 @@ class Store:
         return out
 
     def purge_expired_text(self, now: dt.datetime) -> int:
-        """Remove raw text whose retention has run out; returns how many rows were cleared."""
-        with Session(self.engine) as s, s.begin():
-            rows = s.execute(select(ScoredMessage).where(ScoredMessage.text_expires_at < _utc(now))).scalars().all()
-            for r in rows:
-                r.text = None
-                r.text_expires_at = None
-            return len(rows)
+        """Remove raw text (and the demands/targets quoting it) whose retention has run out;
+        returns how many rows were cleared."""
+        t = ScoredMessage.__table__
+        with self.engine.begin() as conn:
+            return conn.execute(update(t).where(t.c.text_expires_at < _utc(now))
+                                .values(text=None, quoted=None, text_expires_at=None)).rowcount
+
+    # == analysts (issue 6): read-only queries for the retraining loop and drift ================
+    def scored_rows(self, since: dt.datetime, until: dt.datetime, limit: int = 500_000) -> list[dict]:
+        """Scored messages received in [since, until), oldest first (no text): for drift."""
+        t = ScoredMessage.__table__
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(t.c.received_at, t.c.labels, t.c.scores, t.c.harassment, t.c.risk,
+                                           t.c.level, t.c.model_version)
+                                    .where(t.c.received_at >= _utc(since), t.c.received_at < _utc(until))
+                                    .order_by(t.c.received_at).limit(limit)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"rows unavailable: {type(e).__name__}") from None
+        return [{"received_at": _aware(r[0]), "labels": list(r[1] or ()), "scores": dict(r[2] or {}),
+                 "harassment": bool(r[3]), "risk": float(r[4]), "level": r[5], "model_version": r[6]} for r in rows]
+
+    def stored_texts(self, since: dt.datetime | None = None, limit: int = 20_000) -> list[dict]:
+        """Scored messages whose raw text is still kept (KASUHARA_STORE_TEXT), newest first."""
+        t = ScoredMessage.__table__
+        q = select(t.c.id, t.c.message_key, t.c.ticket_id, t.c.text, t.c.labels, t.c.model_version,
+                   t.c.received_at, t.c.scored_at).where(t.c.text.is_not(None))
+        if since is not None:
+            q = q.where(t.c.received_at >= _utc(since))
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(q.order_by(t.c.scored_at.desc()).limit(limit)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"texts unavailable: {type(e).__name__}") from None
+        return [{"row": r[0], "message_key": r[1], "ticket_id": r[2], "text": r[3], "labels": list(r[4] or ()),
+                 "model_version": r[5], "received_at": _aware(r[6]), "scored_at": _aware(r[7])} for r in rows]
+
+    def feedback_with_text(self) -> list[dict]:
+        """Every feedback record joined to the latest stored text of its message (by message id,
+        else ticket id); feedback whose text is not (or no longer) kept has ``text`` None."""
+        f = Feedback.__table__
+        try:
+            with self.engine.connect() as conn:
+                fbs = conn.execute(select(f.c.id, f.c.ticket_id, f.c.message_key, f.c.labels, f.c.harassment,
+                                          f.c.annotator, f.c.created_at).order_by(f.c.id)).all()
+        except SQLAlchemyError as e:
+            raise StoreError(f"feedback unavailable: {type(e).__name__}") from None
+        by_key: dict[tuple, dict] = {}
+        for r in sorted(self.stored_texts(limit=1_000_000), key=lambda r: r["scored_at"]):
+            if r["message_key"]:
+                by_key[("m", r["message_key"])] = r
+            if r["ticket_id"]:
+                by_key[("t", r["ticket_id"])] = r
+        out = []
+        for fb in fbs:
+            hit = by_key.get(("m", fb[2])) if fb[2] else None
+            hit = hit or (by_key.get(("t", fb[1])) if fb[1] else None)
+            out.append({"feedback_id": fb[0], "ticket_id": fb[1], "message_key": fb[2], "labels": list(fb[3] or ()),
+                        "harassment": bool(fb[4]), "annotator": fb[5], "created_at": _aware(fb[6]),
+                        "text": hit["text"] if hit else None, "model_labels": hit["labels"] if hit else None,
+                        "model_version": hit["model_version"] if hit else None})
+        return out
+    # == end analysts block =====================================================================

@@ -78,6 +78,8 @@ def test_dockerfile_base_user_and_sources():
     ("nlp/__pycache__/x.pyc", True),
     ("kasuhara.db", True),
     ("training/corpus/data/train.jsonl", True),
+    ("models/registry/current.json", True),
+    ("service/web/console.js", False),
 ])
 def test_dockerignore_keeps_the_model_and_drops_the_rest(path, ignored):
     assert _ignored(path) is ignored
@@ -130,20 +132,19 @@ def test_compose_migrate_command_runs_the_store_migration(tmp_path):
 @pytest.mark.parametrize("package,folder", [("kasuhara.models", "models"), ("kasuhara.service", "service")])
 def test_every_data_file_is_in_package_data(package, folder):
     """A non-editable install (the image's `pip wheel .`) carries only what package-data lists:
-    every data file the package reads (model, taxonomy, lexicons, migrations) must match a glob."""
+    every data file the package reads (model, taxonomy, lexicons, migrations, web pages) must
+    match a glob. Files git tracks (a local model registry is not shipped)."""
     import fnmatch
     import tomllib
 
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         globs = tomllib.load(f)["tool"]["setuptools"]["package-data"][package]
-    base = os.path.join(ROOT, folder)
+    tracked = subprocess.run(["git", "ls-files", folder], cwd=ROOT, capture_output=True, text=True, check=True)
     missing = []
-    for d, dirs, files in os.walk(base):
-        dirs[:] = [x for x in dirs if x != "__pycache__"]
-        for name in files:
-            rel = os.path.relpath(os.path.join(d, name), base).replace(os.sep, "/")
-            if name.endswith(".py") and "/" not in rel:
-                continue  # modules of the package itself
-            if not any(fnmatch.fnmatchcase(rel, g) and rel.count("/") == g.count("/") for g in globs):
-                missing.append(rel)
-    assert missing == []
+    for path in tracked.stdout.splitlines():
+        rel = path.removeprefix(folder + "/")
+        if rel.endswith(".py") and "/" not in rel:
+            continue  # modules of the package itself
+        if not any(fnmatch.fnmatchcase(rel, g) and rel.count("/") == g.count("/") for g in globs):
+            missing.append(rel)
+    assert tracked.stdout and missing == []

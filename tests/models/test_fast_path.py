@@ -17,3 +17,25 @@ def test_fast_features_equal_the_pipeline(engine, tokenizer):
     slow = union.transform(analyses).toarray()
     fast = model._features(analyses).toarray()
     assert np.allclose(slow, fast, atol=1e-5)
+
+
+@pytest.mark.parametrize("docs", [
+    ["ふざけるな、返金しろ。", "お世話になっております。"],
+    ["", " ", "a", "ab"],  # shorter than the n-gram sizes
+    ["x\u3000\u3000 y\t\tz  w\n\nv"],  # whitespace runs, folded like scikit-learn does
+    ["😀😀😀 絵文字", "\x00\x00x", "\ud800abc"],  # astral planes, NUL, a lone surrogate
+    ["殺すぞ殺すぞ殺すぞ" * 50],  # repeats: counts above one
+])
+def test_char_ngram_counting_equals_scikit_learn(docs):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from kasuhara.models.features import CompactTfidf
+
+    corpus = ["ふざけるな返金しろ", "お世話になっております", "殺すぞ", "😀絵文字 x y", "\x00x a b"]
+    for ngram_range in ((1, 3), (2, 3), (1, 1)):
+        params = dict(analyzer="char", ngram_range=ngram_range, sublinear_tf=True, lowercase=False,
+                      dtype=np.float32)
+        ours = CompactTfidf(**params).fit(corpus)
+        ref = TfidfVectorizer(**params).fit(corpus)
+        assert ours._plain_char_analyzer()
+        assert np.allclose(ours.fast_transform(docs).toarray(), ref.transform(docs).toarray(), atol=1e-6)

@@ -1,0 +1,97 @@
+"""The analysts' commands against a store: agent feedback in, tasks out, drift, clear errors."""
+import datetime as dt
+import json
+
+import pytest
+
+from kasuhara.cli import main
+from kasuhara.models.messages import message_from_dict
+from kasuhara.service.storage import Store
+
+UTC = dt.timezone.utc
+TEXTS = ["ふざけるな！今すぐ土下座しに来い。", "商品が届きません。確認をお願いします。", "お前ら全員無能だな、ネットに書いてやる"]
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = Store(url, store_text=True)
+    store.migrate()
+    now = dt.datetime.now(UTC)
+    verdicts = [["dogeza", "intimidation"], ["threat"], None]  # the agent calls message 2 a threat
+    model = [["dogeza"], [], ["insult", "defamation"]]
+    for k, text in enumerate(TEXTS):
+        store.save_result({"harassment": bool(model[k]), "risk": 0.5, "level": "medium", "labels": model[k],
+                           "scores": {}, "model_version": "v0"},
+                          message_from_dict({"text": text, "id": f"m{k}"}), f"t{k}", now - dt.timedelta(hours=k))
+        if verdicts[k] is not None:
+            store.save_feedback({"id": f"m{k}", "labels": verdicts[k], "harassment": True, "annotator": "agent-1"},
+                                "k", now)
+    return url
+
+
+def cli(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_import_agent_feedback_from_the_store(db, tmp_path, capsys):
+    out = tmp_path / "fb.jsonl"
+    rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", out)
+    assert rc == 0, err
+    rows = [json.loads(l) for l in out.read_text("utf-8").splitlines()]
+    assert [(r["text"], r["labels"], r["source"]) for r in rows] == [
+        (TEXTS[0], ["intimidation", "dogeza"], "feedback"), (TEXTS[1], ["threat"], "feedback")]
+    assert "store feedback: 2 annotations" in err and TEXTS[0] not in err  # no message text on the terminal
+
+
+def test_feedback_disagreeing_with_a_file_is_a_conflict(db, tmp_path, capsys):
+    f = tmp_path / "mine.csv"
+    f.write_text(f"text,labels\n{TEXTS[1]},\n", "utf-8")
+    rc, _, err = cli(capsys, "labels", "import", f, "--from-store", "--database", db, "--out", tmp_path / "o.jsonl")
+    assert rc == 0 and "1 conflicts" in err and "agent-1" in err
+    assert [json.loads(l)["text"] for l in (tmp_path / "o.jsonl").read_text("utf-8").splitlines()] == [TEXTS[0]]
+
+
+def test_drift_command(db, capsys):
+    rc, out, _ = cli(capsys, "drift", "--database", db, "--json")
+    rep = json.loads(out)
+    assert rc == 0 and rep["bucket"] == "day" and sum(b["messages"] for b in rep["series"]) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["labels", "import", "--out", "x.jsonl"], "give files to import"),
+    (["labels", "import", "nope.json", "--out", "x.jsonl"], "no such file"),
+    (["labels", "export", "--out", "x.json"], "give --input"),
+    (["models", "promote", "2020.01.01-nothere", "--registry", "{tmp}/r"], "no version"),
+    (["models", "rollback", "--registry", "{tmp}/r"], "nothing to roll back"),
+    (["drift", "--database", "postgresql+psycopg://nobody@127.0.0.1:1/none"], "store unreachable"),
+])
+def test_clear_errors(tmp_path, capsys, args, message):
+    rc, _, err = cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert rc == 2 and message in err
+
+
+@pytest.mark.slow
+def test_export_from_the_store_puts_disagreements_first(db, tmp_path, capsys):
+    out = tmp_path / "tasks.json"
+    rc, _, err = cli(capsys, "labels", "export", "--from-store", "--database", db, "--out", out, "--limit", 3)
+    assert rc == 0, err
+    tasks = json.loads(out.read_text("utf-8"))
+    assert len(tasks) == 3 and tasks[0]["data"]["selection"] == "disagreement"
+    assert {t["data"]["text"] for t in tasks} == set(TEXTS)
+
+
+def test_an_earlier_import_as_base_adds_nothing_twice(db, tmp_path, capsys):
+    first = tmp_path / "first.jsonl"
+    assert cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", first)[0] == 0
+    rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", tmp_path / "again.jsonl",
+                     "--base", "train", "--base", first)
+    assert rc == 0 and (tmp_path / "again.jsonl").read_text("utf-8") == ""
+    assert "left out: 2 (already in the base corpus with the same labels)" in err
+
+
+def test_train_with_added_labels_needs_an_output_folder(tmp_path, capsys):
+    rc, _, err = cli(capsys, "train", "--add", tmp_path / "x.jsonl")
+    assert rc == 2 and "--out" in err
