@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -64,9 +65,23 @@ def _serve(env):
         srv.wait(30)
 
 
-@pytest.mark.parametrize("url_kind", ["sqlite", "postgresql"])
-def test_parallel_requests_for_one_customer_lose_nothing(tmp_path, url_kind):
-    url = f"sqlite:///{tmp_path / 'k.db'}" if url_kind == "sqlite" else PG
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A SQLite file, or a schema of its own in the PostgreSQL database (other runs share it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'k.db'}"
+        return
+    schema = "concurrency_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(PG)
+    with admin.begin() as c:
+        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG}?options=-csearch_path%3D{schema}"
+    with admin.begin() as c:
+        c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def test_parallel_requests_for_one_customer_lose_nothing(url):
     Store(url).migrate()
     customer = "c-" + uuid.uuid4().hex
     n = 60
