@@ -129,6 +129,52 @@ def service_section() -> str:
         ("is met." if r["p99_ms"] <= 50 else "is not met yet."), ""])
 
 
+def _machine(m: dict) -> str:
+    return f"{m['cpu']}, {m['arch']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}"
+
+
+def scale_section() -> str:
+    """Batch throughput (bench/bench_batch.py) and memory (bench/bench_memory.py), each with
+    the machine it ran on."""
+    out = []
+    if os.path.exists(os.path.join(ROOT, "bench/results_batch.json")):
+        b = load("bench/results_batch.json")
+        load_avg = b.get("load_average", [])
+        out += [
+            f"Batch throughput (`.venv/bin/python bench/bench_batch.py`: {b['messages']} generated messages from the "
+            "test split, customers with history, a few broken lines; the fastest of "
+            f"{b.get('repeat', 1)} runs of each) on {_machine(b['machine'])}"
+            + (f", load average {load_avg[0]}-{load_avg[-1]} during the run" if load_avg else "")
+            + "; figures in `bench/results_batch.json`:", "",
+            "| setup | end to end | messages/s | warm cluster | messages/s (warm) | same bytes as the CLI |",
+            "|---|---|---|---|---|---|"]
+        for r in b["runs"]:
+            warm = (f"{r['warm_s']} s", str(r["msgs_per_s_warm"])) if r.get("warm_s") else ("", "")
+            same = {True: "yes", False: "**no**"}.get(r.get("identical_to_cli"), "(reference)")
+            out.append(f"| {r['setup']} | {r['end_to_end_s']} s | {r['msgs_per_s_end_to_end']} | {warm[0]} | "
+                       f"{warm[1]} | {same} |")
+        out += ["", "End to end includes starting the cluster and loading the engine on every worker; warm is a "
+                "second run on the same cluster, the steady state of a long backfill. Workers are processes "
+                "with one thread each: more workers than cores buy nothing."
+                + (" **The machine was busy with other work during this run (load average above its "
+                   f"{b['machine']['cores']} cores): the figures say little about scaling; rerun on a quiet "
+                   "machine.**" if load_avg and max(load_avg) > b["machine"]["cores"] else ""), ""]
+    if os.path.exists(os.path.join(ROOT, "bench/results_memory.json")):
+        m = load("bench/results_memory.json")
+        sv = m["service"]
+        fmt = lambda xs: " / ".join(f"{x:.0f}" for x in xs)  # noqa: E731
+        out += [
+            f"Peak memory per process (`.venv/bin/python bench/bench_memory.py`, peak RSS) on {_machine(m['machine'])}; "
+            "figures in `bench/results_memory.json`:", "",
+            "| process | peak RSS (MB) |", "|---|---|",
+            f"| single-process CLI, {m['messages']} messages | {m['cli_mb']:.0f} |",
+            f"| Dask worker (each of {len(m['dask_worker_mb'])}), same archive | {fmt(m['dask_worker_mb'])} |",
+            f"| service worker (each of {len(sv['worker_mb'])}), after {sv['requests']} requests | "
+            f"{fmt(sv['worker_mb'])} |",
+            f"| service supervisor (`kasuhara serve`, checks the model, then forks) | {sv['supervisor_mb']:.0f} |", ""]
+    return "\n".join(out)
+
+
 def _fill(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     head, rest = text.split(start, 1)
@@ -143,6 +189,8 @@ def main() -> int:
     text = _fill(text, "results", section())
     if os.path.exists(os.path.join(ROOT, "bench/results_service.json")):
         text = _fill(text, "service-results", service_section())
+    if "<!-- scale-results:start -->" in text:
+        text = _fill(text, "scale-results", scale_section())
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return 0

@@ -47,6 +47,11 @@ def cmd_score(args) -> int:
     from kasuhara.models.messages import InputError, message_from_dict
     from kasuhara.training.train import progress_bar
 
+    if args.engine == "dask" or args.scheduler or args.workers or args.partitions or args.merged \
+            or args.output_format != "jsonl":  # partitioned, resumable backfill on a Dask cluster
+        from kasuhara.backfill import run_cli
+
+        return run_cli(args)
     cascade = args.cascade if args.cascade is not None else args.text is not None
     engine = Engine.load(args.model, args.policy, cascade=cascade)
     if args.text is not None:
@@ -228,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cascade", action=argparse.BooleanOptionalAction, default=None,
                    help="GiNZA analysis of flagged/uncertain messages: adds demands and targets, ~50 ms "
                         "each (default: on for --text, off for --input)")
+    s.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="dask: score --input (JSON Lines or Parquet, path/glob/folder/fsspec URL) on a Dask "
+                        "cluster into --output DIR (part files + _manifest.json; rerun to resume)")
+    s.add_argument("--scheduler", help="with --engine dask: scheduler address (default: a local cluster)")
+    s.add_argument("--workers", type=int, default=0,
+                   help="with --engine dask: local worker processes (default: one per core)")
+    s.add_argument("--partitions", type=int, help="with --engine dask: output partitions (default: by size)")
+    s.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl",
+                   help="with --engine dask: part file format")
+    s.add_argument("--merged", help="with --engine dask: also write one JSON Lines file in input order")
     s.set_defaults(func=cmd_score)
 
     t = sub.add_parser("train", help="train on the corpus split, choose thresholds on dev, save the artifact")
