@@ -235,7 +235,7 @@ class CompactTfidf(TfidfVectorizer):
         grams = [keys_of(d) for d in docs]
         doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(g) for g in grams])
         grams = np.concatenate(grams) if grams else np.zeros(0, np.int64)
-        pos = np.minimum(np.searchsorted(keys, grams), len(keys) - 1)
+        pos = np.minimum(keys.searchsorted(grams), len(keys) - 1)
         hit = keys[pos] == grams
         cell, counts = np.unique(doc_of[hit] * len(self.vocabulary_) + cols[pos[hit]], return_counts=True)
         row, idx = np.divmod(cell, len(self.vocabulary_))
