@@ -229,12 +229,10 @@ class CompactTfidf(TfidfVectorizer):
     def _key_counts(self, docs: list[str], index, keys_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(columns, counts, row pointers) of every document's in-vocabulary n-grams, counted
         for the whole batch in a few array operations (columns sorted within a row).
-        ``index``: the vocabulary as sorted integer keys and their columns; ``keys_of(doc)``:
-        the same integer keys for every n-gram of one document."""
+        ``index``: the vocabulary as sorted integer keys and their columns; ``keys_of(docs)``:
+        the same integer keys for every n-gram of the batch, and each one's document."""
         keys, cols = index
-        grams = [keys_of(d) for d in docs]
-        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(g) for g in grams])
-        grams = np.concatenate(grams) if grams else np.zeros(0, np.int64)
+        grams, doc_of = keys_of(docs)
         pos = np.minimum(keys.searchsorted(grams), len(keys) - 1)
         hit = keys[pos] == grams
         cell, counts = np.unique(doc_of[hit] * len(self.vocabulary_) + cols[pos[hit]], return_counts=True)
@@ -242,19 +240,46 @@ class CompactTfidf(TfidfVectorizer):
         ptr = np.searchsorted(row, np.arange(len(docs) + 1)).astype(np.int32)
         return idx.astype(np.int32), counts, ptr
 
-    def _char_keys(self, doc: str) -> np.ndarray:
-        return _char_ngram_keys(_WHITE_SPACES.sub(" ", doc), *self.ngram_range)
-
-    def _word_keys(self, doc: str) -> np.ndarray:
-        """Word uni- and bigram keys: token ids + 1 (0 for a word the vocabulary never uses);
-        a bigram packs two ids, 31 bits each, so it never equals a unigram key."""
-        ids = self._word_index()[2]
-        t = np.fromiter((ids.get(w, 0) for w in doc.split(" ") if w), dtype=np.int64)
+    def _char_keys(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Character n-gram keys of all documents at once: code points + 1 (< 2**21) packed 21
+        bits each, so n-grams of different lengths never share a key; an n-gram that would run
+        into the next document is dropped."""
+        texts = [_WHITE_SPACES.sub(" ", d) for d in docs]
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+        doc_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+        room = np.repeat(np.cumsum(lens), lens) - np.arange(len(cp))  # characters left in the document
         lo, hi = self.ngram_range
-        parts = [t] if lo == 1 else []
-        if hi >= 2 and len(t) >= 2:  # a bigram with an unknown word is unknown: key 0, never in the index
-            parts.append(np.where((t[:-1] > 0) & (t[1:] > 0), (t[:-1] << 31) | t[1:], 0))
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        grams, owners = [], []
+        for n in range(lo, min(hi, len(cp)) + 1):
+            m = len(cp) - n + 1
+            k = cp[:m].copy()
+            for j in range(1, n):
+                k = (k << 21) | cp[j:m + j]
+            inside = room[:m] >= n
+            grams.append(k[inside])
+            owners.append(doc_of[:m][inside])
+        if not grams:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(grams), np.concatenate(owners)
+
+    def _word_keys(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Word uni- and bigram keys of all documents: word ids + 1 (0 for a word the vocabulary
+        never uses); a bigram packs two ids, 31 bits each, so it never equals a unigram key."""
+        ids = self._word_index()[2]
+        per_doc = [[ids.get(w, 0) for w in d.split(" ") if w] for d in docs]
+        t = np.fromiter((i for words in per_doc for i in words), dtype=np.int64)
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), [len(w) for w in per_doc])
+        lo, hi = self.ngram_range
+        grams, owners = ([t], [doc_of]) if lo == 1 else ([], [])
+        if hi >= 2 and len(t) >= 2:
+            # a bigram with an unknown word, or across two documents, is key 0: never in the index
+            ok = (t[:-1] > 0) & (t[1:] > 0) & (doc_of[:-1] == doc_of[1:])
+            grams.append(np.where(ok, (t[:-1] << 31) | t[1:], 0))
+            owners.append(doc_of[:-1])
+        if not grams:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(grams), np.concatenate(owners)
 
     def _analyzer_counts(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The same for any analyzer, one feature at a time (scikit-learn's analyzer)."""
@@ -278,7 +303,7 @@ class CompactTfidf(TfidfVectorizer):
 
     def _plain_char_analyzer(self) -> bool:
         """Character n-grams with no preprocessing but scikit-learn's whitespace folding: the
-        case :func:`_char_ngram_keys` counts exactly."""
+        case :meth:`_char_keys` counts exactly."""
         return (self.analyzer == "char" and not self.lowercase and self.strip_accents is None
                 and self.preprocessor is None and self.input == "content" and self.ngram_range[1] <= 3
                 and bool(self.vocabulary_))
@@ -330,19 +355,6 @@ class CompactTfidf(TfidfVectorizer):
 
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char analyzer folds runs of whitespace like this
-
-
-def _char_ngram_keys(text: str, lo: int, hi: int) -> np.ndarray:
-    """Every character n-gram of ``text`` (``lo <= n <= hi``) as one int64: code points + 1
-    (< 2**21) packed 21 bits each, so n-grams of different lengths never share a key."""
-    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
-    parts = []
-    for n in range(lo, min(hi, len(cp)) + 1):
-        k = cp[:len(cp) - n + 1].copy()
-        for j in range(1, n):
-            k = (k << 21) | cp[j:len(cp) - n + 1 + j]
-        parts.append(k)
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,

@@ -29,6 +29,7 @@ def test_fast_features_equal_the_pipeline(engine, tokenizer):
     ["x\u3000\u3000 y\t\tz  w\n\nv"],  # whitespace runs, folded like scikit-learn does
     ["😀😀😀 絵文字", "\x00\x00x", "\ud800abc"],  # astral planes, NUL, a lone surrogate
     ["殺すぞ殺すぞ殺すぞ" * 50],  # repeats: counts above one
+    ["ふざ", "けるな", "返", "金しろ"],  # n-grams across two documents of a batch must not count
 ])
 def test_char_ngram_counting_equals_scikit_learn(docs):
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -50,6 +51,7 @@ def test_char_ngram_counting_equals_scikit_learn(docs):
     ["", " ", "未知語 返金", "返金 未知語 為る!"],  # words the vocabulary never saw, on either side
     ["返金  為る", " 返金 為る "],  # several spaces are one separator
     ["返金 為る " * 40],
+    ["返金", "為る", "お 世話", "に 成る"],  # bigrams across two documents of a batch must not count
 ])
 def test_word_ngram_counting_equals_scikit_learn(docs):
     from sklearn.feature_extraction.text import TfidfVectorizer
