@@ -106,6 +106,7 @@ def main() -> int:
             return lat, errors
 
         rounds = []
+        load_avg = [round(os.getloadavg()[0], 2)]  # other work on the machine skews latency: say how much
         for _ in range(args.repeat):
             t0, cpu0 = time.perf_counter(), server_cpu_s(srv.pid)
             with cf.ThreadPoolExecutor(args.clients) as ex:
@@ -121,9 +122,11 @@ def main() -> int:
         srv.terminate()
         srv.wait(30)
     med = sorted(rounds, key=lambda r: r["p99_ms"])[len(rounds) // 2]
+    load_avg.append(round(os.getloadavg()[0], 2))
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
            "database": db.split(":")[0], "clients": args.clients, **med,
-           "errors": sum(r["errors"] for r in rounds), "rounds": rounds, "ready_after_s": round(ready_s, 2)}
+           "errors": sum(r["errors"] for r in rounds), "rounds": rounds, "ready_after_s": round(ready_s, 2),
+           "load_average": sorted(load_avg)}
     print(json.dumps(res, indent=1))
     with open(args.json, "w") as f:
         json.dump(res, f, indent=1)
