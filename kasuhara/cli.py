@@ -277,8 +277,14 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (ArtifactError, PolicyError, CorpusError, RegistryError, LabelError, FileNotFoundError) as e:
+    except (ArtifactError, PolicyError, CorpusError, RegistryError, LabelError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a missing file, a folder where a file was meant, no permission ...
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(f"error: an input file is not UTF-8 text (byte {e.start}); save it as UTF-8", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
