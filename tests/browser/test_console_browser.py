@@ -169,6 +169,14 @@ def test_widget_shows_the_ticket_masked_with_key_from_the_fragment(page, server)
     assert page.locator(".actions li").count() >= 1
 
 
+def test_widget_with_few_actions_shows_no_stray_text(page, server):
+    """A ticket with three actions or fewer has no "more" section, and nothing stands in its place."""
+    page.goto(f"{server}/widget?ticket_id=T-1002#key={KEY}")
+    page.get_by_test_id("summary").wait_for()
+    assert page.locator(".actions li").count() <= 3 and page.locator(".w-more").count() == 0
+    assert "null" not in page.locator("#widget").inner_text()
+
+
 def test_widget_without_key_or_unknown_ticket(browser, server):
     ctx = browser.new_context(locale="ja-JP")
     pg = ctx.new_page()
