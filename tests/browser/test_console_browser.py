@@ -247,3 +247,16 @@ def test_drift_panel_draws_the_series_and_alerts_when_the_service_has_them(page,
     assert panel.locator("polyline").get_attribute("points").count(",") == 5
     assert "最新 15%" in panel.get_by_role("img").get_attribute("aria-label")
     assert "侮辱・暴言の割合が上がっています" in panel.locator("#drift-alerts").inner_text()
+
+
+def test_drift_panel_with_a_single_day_draws_a_mark(page, server):
+    """The first day of a new installation: one point, which a line alone would not show."""
+    drift = {"bucket": "day", "alerts": [], "series": [
+        {"start": "2026-11-28T00:00:00+09:00", "messages": 12, "harassment_rate": 0.25, "label_rates": {}}]}
+    page.route("**/v1/drift", lambda route: route.fulfill(json=drift))
+    page.goto(server + "/console")
+    page.get_by_label("APIキー", exact=True).fill(KEY)
+    page.get_by_role("button", name="接続").click()
+    panel = page.locator("#drift")
+    expect(panel).to_be_visible()
+    assert panel.locator("svg circle").count() == 1
