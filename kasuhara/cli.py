@@ -187,6 +187,15 @@ def cmd_serve(args) -> int:
     except ValidationError as e:
         print(f"error: invalid KASUHARA_* settings:\n{e}", file=sys.stderr)
         return 2
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(settings.database_url)
+    except ArgumentError:  # not echoed: the URL may hold a password
+        print("error: KASUHARA_DATABASE_URL is not a database URL "
+              "(e.g. sqlite:///kasuhara.db or postgresql+psycopg://user@host/db)", file=sys.stderr)
+        return 2
     if not settings.api_keys:
         try:
             loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
