@@ -3,6 +3,7 @@ reveal, the feedback round trip, the widget; and the README screenshots (``--scr
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,18 @@ def test_widget_with_few_actions_shows_no_stray_text(page, server):
     page.get_by_test_id("summary").wait_for()
     assert page.locator(".actions li").count() <= 3 and page.locator(".w-more").count() == 0
     assert "null" not in page.locator("#widget").inner_text()
+
+
+def test_widget_framed_by_the_ticket_system_on_another_site(page, server, embedder):
+    """A ticket sidebar frames the widget from another site, where the browser may deny the frame
+    any storage: the key from the fragment must still be used."""
+    widget = f"{server}/widget?ticket_id=T-1005#key={KEY}"
+    page.goto(f"{embedder}/agent/tickets/T-1005?src={urllib.parse.quote(widget, safe='')}")
+    frame = page.frame_locator("#w")
+    frame.get_by_test_id("summary").wait_for(timeout=10_000)
+    assert "■■■" in frame.locator(".ev-list").inner_text()
+    frame.get_by_test_id("reveal").click()
+    assert "晒" in frame.locator(".ev-list").inner_text()
 
 
 def test_widget_without_key_or_unknown_ticket(browser, server):
