@@ -39,9 +39,15 @@ def _database_url(args) -> str:
 
 
 def _store(args):
-    from kasuhara.service.storage import Store
+    from sqlalchemy.exc import ArgumentError
 
-    store = Store(_database_url(args))
+    from kasuhara.service.storage import Store, StoreError
+
+    try:
+        store = Store(_database_url(args))
+    except ArgumentError:  # the URL itself is not echoed: it may hold a password
+        raise StoreError("--database / KASUHARA_DATABASE_URL is not a database URL "
+                         "(e.g. sqlite:///kasuhara.db or postgresql+psycopg://user@host/db)") from None
     store.ping()
     return store
 
@@ -210,7 +216,12 @@ def _engine_for(spec: str, args):
         return Engine.load(_registry(args).current().path)
     if Path(spec).exists():
         return Engine.load(spec)
-    return Engine.load(_registry(args).get(spec).path)
+    from kasuhara.models.registry import RegistryError
+
+    try:
+        return Engine.load(_registry(args).get(spec).path)
+    except RegistryError as e:
+        raise RegistryError(f"{spec!r} is neither a model folder nor a registry version: {e}") from None
 
 
 def drift_section(args):
@@ -262,7 +273,23 @@ def delta_table(cmp: dict) -> str:
 
 
 # -- the registry --------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
+
 def cmd_models(args) -> int:
+    if args.action in ("register", "promote") and not args.target:
+        what = "a trained model folder" if args.action == "register" else "a version (see `kasuhara models list`) or a folder"
+        return _err(f"models {args.action} needs {what}")
     return {"list": _models_list, "register": _models_register, "promote": _models_promote,
             "rollback": _models_rollback}[args.action](args)
 
@@ -376,7 +403,7 @@ def add_parsers(sub) -> None:
     x.add_argument("--database", help=db_help)
     x.add_argument("--out", required=True, help="Label Studio tasks JSON to write")
     x.add_argument("--config-out", help="labelling config XML (default: beside --out)")
-    x.add_argument("--limit", type=int, default=200, help="number of tasks (default 200)")
+    x.add_argument("--limit", type=positive_int, default=200, help="number of tasks (default 200)")
     x.add_argument("--model", help="model to score with (default: the shipped model)")
     x.add_argument("--seed", type=int, default=0)
     x.set_defaults(func=_guarded(cmd_labels_export))
@@ -404,7 +431,7 @@ def add_parsers(sub) -> None:
 
     d = sub.add_parser("drift", help="label rates and risk per day from the store, with alerts")
     d.add_argument("--database", help=db_help)
-    d.add_argument("--days", type=int, default=30)
+    d.add_argument("--days", type=positive_int, default=30)
     d.add_argument("--threshold", type=float, default=0.1)
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_guarded(cmd_drift))
@@ -417,4 +444,4 @@ def add_evaluate_options(e) -> None:
     e.add_argument("--report", help="report folder (default: reports/CANDIDATE-vs-BASELINE)")
     e.add_argument("--registry", help="registry folder (default: $KASUHARA_REGISTRY, else models/registry)")
     e.add_argument("--database", help="with --candidate: add a drift section from this store")
-    e.add_argument("--days", type=int, default=30, help="drift window in days (default 30)")
+    e.add_argument("--days", type=positive_int, default=30, help="drift window in days (default 30)")

@@ -192,6 +192,15 @@ def cmd_serve(args) -> int:
     except ValidationError as e:
         print(f"error: invalid KASUHARA_* settings:\n{e}", file=sys.stderr)
         return 2
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(settings.database_url)
+    except ArgumentError:  # not echoed: the URL may hold a password
+        print("error: KASUHARA_DATABASE_URL is not a database URL "
+              "(e.g. sqlite:///kasuhara.db or postgresql+psycopg://user@host/db)", file=sys.stderr)
+        return 2
     if not settings.api_keys:
         try:
             loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
@@ -292,8 +301,14 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (ArtifactError, PolicyError, CorpusError, RegistryError, LabelError, FileNotFoundError) as e:
+    except (ArtifactError, PolicyError, CorpusError, RegistryError, LabelError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a missing file, a folder where a file was meant, no permission ...
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(f"error: an input file is not UTF-8 text (byte {e.start}); save it as UTF-8", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -206,8 +206,11 @@ class Registry:
     def rollback(self, actor: str = "") -> Version:
         """Serve the version that served before the last promotion."""
         ptr = self.pointer()
-        if not ptr or not ptr.get("previous"):
+        if not ptr:
             raise RegistryError("nothing to roll back to: no promotion recorded in " + str(self.root))
+        if not ptr.get("previous"):
+            raise RegistryError(f"nothing to roll back to: no version served before {ptr['version']} "
+                                f"in {self.root} (promote the one you want instead)")
         *older, prev = ptr["previous"]
         v = self.get(prev)
         self._point(v, older)

@@ -302,8 +302,9 @@ class Store:
                  "model_version": r[5], "received_at": _aware(r[6]), "scored_at": _aware(r[7])} for r in rows]
 
     def feedback_with_text(self) -> list[dict]:
-        """Every feedback record joined to the latest stored text of its message (by message id,
-        else ticket id); feedback whose text is not (or no longer) kept has ``text`` None."""
+        """Every feedback record joined to the stored text of its message (by message id, else the
+        ticket's latest message scored before the feedback was given, not a later one of the same
+        ticket); feedback whose text is not (or no longer) kept has ``text`` None."""
         f = Feedback.__table__
         try:
             with self.engine.connect() as conn:
@@ -311,16 +312,18 @@ class Store:
                                           f.c.annotator, f.c.created_at).order_by(f.c.id)).all()
         except SQLAlchemyError as e:
             raise StoreError(f"feedback unavailable: {type(e).__name__}") from None
-        by_key: dict[tuple, dict] = {}
+        by_message: dict[str, dict] = {}
+        by_ticket: dict[str, list[dict]] = {}
         for r in sorted(self.stored_texts(limit=1_000_000), key=lambda r: r["scored_at"]):
             if r["message_key"]:
-                by_key[("m", r["message_key"])] = r
+                by_message[r["message_key"]] = r
             if r["ticket_id"]:
-                by_key[("t", r["ticket_id"])] = r
+                by_ticket.setdefault(r["ticket_id"], []).append(r)
         out = []
         for fb in fbs:
-            hit = by_key.get(("m", fb[2])) if fb[2] else None
-            hit = hit or (by_key.get(("t", fb[1])) if fb[1] else None)
+            hit = by_message.get(fb[2]) if fb[2] else None
+            if hit is None and fb[1]:  # a ticket's verdict is on the message the agent saw: the latest by then
+                hit = next((r for r in reversed(by_ticket.get(fb[1], [])) if r["scored_at"] <= _aware(fb[6])), None)
             out.append({"feedback_id": fb[0], "ticket_id": fb[1], "message_key": fb[2], "labels": list(fb[3] or ()),
                         "harassment": bool(fb[4]), "annotator": fb[5], "created_at": _aware(fb[6]),
                         "text": hit["text"] if hit else None, "model_labels": hit["labels"] if hit else None,

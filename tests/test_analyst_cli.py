@@ -95,3 +95,27 @@ def test_an_earlier_import_as_base_adds_nothing_twice(db, tmp_path, capsys):
 def test_train_with_added_labels_needs_an_output_folder(tmp_path, capsys):
     rc, _, err = cli(capsys, "train", "--add", tmp_path / "x.jsonl")
     assert rc == 2 and "--out" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["models", "register", "--registry", "{tmp}/r"], "models register needs a trained model folder"),
+    (["models", "promote", "--registry", "{tmp}/r"], "models promote needs a version"),
+    (["drift", "--database", "not a url"], "is not a database URL"),
+    (["labels", "export", "--from-store", "--database", "not a url", "--out", "{tmp}/t.json"], "not a database URL"),
+    (["evaluate", "--candidate", "{tmp}/no-such-folder", "--registry", "{tmp}/r"],
+     "is neither a model folder nor a registry version"),
+    (["labels", "export", "--input", "{tmp}/sjis.jsonl", "--out", "{tmp}/t.json"], "not UTF-8"),
+    (["labels", "export", "--input", "{tmp}", "--out", "{tmp}/t.json"], "Is a directory"),
+])
+def test_more_clear_errors(tmp_path, capsys, args, message):
+    (tmp_path / "sjis.jsonl").write_bytes('{"text": "死ね"}\n'.encode("cp932"))
+    rc, _, err = cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["drift", "--days", "0"], ["drift", "--days", "-3"],
+                                  ["labels", "export", "--input", "x.jsonl", "--out", "t.json", "--limit", "0"]])
+def test_counts_must_be_positive(capsys, args):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and "at least 1" in capsys.readouterr().err

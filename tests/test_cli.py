@@ -79,3 +79,13 @@ def test_serve_stops_on_a_corrupt_model(tmp_path):
     p = subprocess.run([sys.executable, "-m", "kasuhara.cli", "serve", "--port", "1"],
                        capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 2 and "not a readable skops file" in p.stderr
+
+
+def test_serve_stops_on_a_malformed_database_url():
+    import os
+
+    env = dict(os.environ, KASUHARA_DATABASE_URL="not a url", KASUHARA_API_KEYS="k")
+    p = subprocess.run([sys.executable, "-m", "kasuhara.cli", "serve", "--port", "1"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2 and "KASUHARA_DATABASE_URL is not a database URL" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 import unicodedata
@@ -154,14 +155,23 @@ def _extra(d: dict) -> dict:
     return {k: d[k] for k in ("subject", "channel", "customer_id", "received_at") if d.get(k)}
 
 
+def _as_list(v) -> list:
+    """A choices / labels value: a list, or one name given as a plain string."""
+    if v is None:
+        return []
+    return [v] if isinstance(v, str) else list(v) if isinstance(v, list) else [str(v)]
+
+
 def _ls_result(result: list, lookup: dict, where: str) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    if not isinstance(result or [], list) or not all(isinstance(r, dict) for r in result or []):
+        raise LabelError(f"{where}: an annotation's 'result' must be a list of objects (a Label Studio JSON export)")
     names, spans = [], []
     for r in result or []:
-        value = r.get("value") or {}
+        value = r.get("value") if isinstance(r.get("value"), dict) else {}
         if r.get("type") == "choices" or "choices" in value:
-            names.extend(value.get("choices") or [])
+            names.extend(_as_list(value.get("choices")))
         elif r.get("type") == "labels" or "labels" in value:
-            ids = _ids(value.get("labels") or [], lookup, where)
+            ids = _ids(_as_list(value.get("labels")), lookup, where)
             names.extend(ids)
             for i in ids:
                 spans.append({"label": i, "start": value.get("start"), "end": value.get("end"),
@@ -187,6 +197,8 @@ def parse_labelstudio(tasks: list, where: str, lookup: dict | None = None) -> tu
         if not isinstance(text, str) or not text.strip():
             raise LabelError(f"{here}: data.text is missing")
         anns = task.get("annotations") or []
+        if not isinstance(anns, list) or not all(isinstance(a, dict) for a in anns):
+            raise LabelError(f"{here}: 'annotations' must be a list of objects (a Label Studio JSON export)")
         if not anns:
             skipped["not annotated"] += 1
         for ann in anns:
@@ -286,15 +298,29 @@ def parse_plain(rows: list[dict], where: str, source: str, lookup: dict | None =
     return out
 
 
+def annotated_rows(rows: list) -> tuple[list, Counter]:
+    """Rows of a Label Studio JSON-MIN or CSV export without its unannotated tasks (exported
+    with an empty ``annotation_id`` when all tasks are exported): they carry no verdict, and
+    must not be read as "no category"."""
+    keep = [r for r in rows if not (isinstance(r, dict) and "annotation_id" in r and r["annotation_id"] in (None, ""))]
+    skipped = Counter({"not annotated": len(rows) - len(keep)}) if len(keep) < len(rows) else Counter()
+    return keep, skipped
+
+
 def read_annotations(path: str | Path) -> tuple[list[Annotation], Counter]:
     """Any supported file, by extension and content: .csv, .jsonl, .json (a Label Studio JSON
     export, or JSON-MIN)."""
     p = Path(path)
     if not p.is_file():
         raise LabelError(f"{p}: no such file")
-    raw = p.read_text("utf-8-sig")
-    if p.suffix.lower() == ".csv":
-        return parse_plain(list(csv.DictReader(raw.splitlines())), str(p), "csv"), Counter()
+    try:
+        raw = p.read_text("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LabelError(f"{p}: not UTF-8 text (byte {e.start}); save it as UTF-8 "
+                         "(Excel: 「CSV UTF-8」)") from None
+    if p.suffix.lower() == ".csv":  # quoted cells may hold line breaks: the csv module splits the lines
+        rows, skipped = annotated_rows(list(csv.DictReader(io.StringIO(raw, newline=""))))
+        return parse_plain(rows, str(p), "csv"), skipped
     if p.suffix.lower() in (".jsonl", ".ndjson"):
         rows = []
         for no, line in enumerate(raw.splitlines(), 1):
@@ -314,7 +340,8 @@ def read_annotations(path: str | Path) -> tuple[list[Annotation], Counter]:
         raise LabelError(f"{p}: expected a JSON list of Label Studio tasks")
     if any("annotations" in x or "data" in x for x in items):
         return parse_labelstudio(items, str(p))
-    return parse_json_min(items, str(p)), Counter()
+    rows, skipped = annotated_rows(items)
+    return parse_json_min(rows, str(p)), skipped
 
 
 # -- merging, conflicts -----------------------------------------------------------------------

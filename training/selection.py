@@ -48,7 +48,9 @@ def select(candidates: list[Candidate], thresholds: dict[str, float], limit: int
     take(dis, "disagreement", limit)
     rest = [i for i in range(len(candidates)) if i not in taken]
     rest.sort(key=lambda i: margin(candidates[i].result["scores"], thresholds))
-    take(rest, "uncertain", round((limit - len(chosen)) * uncertain_share))
+    # the share is of what can still be chosen: with fewer messages than the budget, "uncertain"
+    # must not swallow them all (the reason is what the analyst reads)
+    take(rest, "uncertain", round((min(limit, len(candidates)) - len(chosen)) * uncertain_share))
     rng = random.Random(seed)
     by_level: dict[str, list[int]] = {lv: [] for lv in LEVELS}
     for i, c in enumerate(candidates):

@@ -6,9 +6,16 @@
   const KEY_STORE = "kasuhara.apiKey";
 
   /* -- the API key: sessionStorage only, never in the page or a URL sent to the server -------- */
-  function getKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
-  function setKey(k) { sessionStorage.setItem(KEY_STORE, k); }
-  function clearKey() { sessionStorage.removeItem(KEY_STORE); }
+  // A frame on another site (the widget in a ticket sidebar) may be denied any storage when the
+  // browser blocks third-party data: reading sessionStorage then throws, and the key is kept in
+  // this page's memory only (the fragment gives it again at every load).
+  let memoryKey = "";
+  function session(fn) {
+    try { return fn(window.sessionStorage); } catch (e) { return null; }
+  }
+  function getKey() { return session(function (s) { return s.getItem(KEY_STORE); }) || memoryKey; }
+  function setKey(k) { memoryKey = k; session(function (s) { s.setItem(KEY_STORE, k); }); }
+  function clearKey() { memoryKey = ""; session(function (s) { s.removeItem(KEY_STORE); }); }
 
   /** #key=… in the URL fragment (the widget's embed URL): keep it, then drop it from the address. */
   function takeKeyFromFragment() {

@@ -375,6 +375,12 @@
     const line = document.createElementNS(NS, "polyline");
     line.setAttribute("points", pts);
     svg.append(line);
+    const end = pts.split(" ").pop().split(",");  // the latest day as a dot: visible even when it is the only one
+    const dot = document.createElementNS(NS, "circle");
+    dot.setAttribute("cx", end[0]);
+    dot.setAttribute("cy", end[1]);
+    dot.setAttribute("r", "3");
+    svg.append(dot);
     return el("figure", {}, [svg, el("figcaption", { class: "muted",
       text: "最新日 " + K.fmtTime(last.start).split(" ")[0] + "：" + last.messages + "件中 " +
             Math.round((last.harassment_rate || 0) * 1000) / 10 + "%" })]);

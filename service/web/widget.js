@@ -6,7 +6,7 @@
   const el = K.el;
   const root = document.getElementById("widget");
 
-  function show(children) { root.replaceChildren.apply(root, children); }
+  function show(children) { root.replaceChildren.apply(root, children.filter(function (c) { return c; })); }
 
   async function start() {
     K.takeKeyFromFragment();

@@ -3,14 +3,18 @@ and Chromium driven by Playwright. Skipped, with the reason, when /usr/bin/chrom
 playwright package is missing."""
 from __future__ import annotations
 
+import html
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -45,6 +49,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# a ticket system's page on another site (localhost; the service runs on 127.0.0.1) that frames
+# the widget: the ``embedder`` fixture serves it, the service allows it in frame-ancestors
+EMBEDDER_PORT = _free_port()
+EMBEDDER = f"http://localhost:{EMBEDDER_PORT}"
+
+
+class _TicketPage(http.server.BaseHTTPRequestHandler):
+    """GET /?src=URL: a page with a ticket-sidebar iframe showing URL."""
+
+    def do_GET(self):  # noqa: N802 (the http.server name)
+        src = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("src", [""])[0]
+        body = (f'<!doctype html><meta charset="utf-8"><h1>チケット</h1><iframe id="w" width="320" height="600" '
+                f'src="{html.escape(src)}"></iframe>').encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", EMBEDDER_PORT), _TicketPage)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield EMBEDDER
+    srv.shutdown()
+    srv.server_close()
+
+
 def call(base: str, method: str, path: str, body: dict | None = None, key: str | None = KEY) -> tuple[int, dict]:
     req = urllib.request.Request(base + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
@@ -63,7 +100,8 @@ def _serve(tmp: Path, store_text: bool):
     port = _free_port()
     env = dict(os.environ, KASUHARA_STORE_TEXT=str(store_text).lower(),
                KASUHARA_DATABASE_URL=f"sqlite:///{tmp / 'k.db'}", KASUHARA_API_KEYS=KEY,
-               KASUHARA_BADGE_SECRET="badge-secret-for-tests", KASUHARA_RATE_LIMIT_PER_MINUTE="100000")
+               KASUHARA_BADGE_SECRET="badge-secret-for-tests", KASUHARA_RATE_LIMIT_PER_MINUTE="100000",
+               KASUHARA_FRAME_ANCESTORS=f"'self' {EMBEDDER}")
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "kasuhara.service.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],

@@ -3,6 +3,7 @@ reveal, the feedback round trip, the widget; and the README screenshots (``--scr
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,26 @@ def test_widget_shows_the_ticket_masked_with_key_from_the_fragment(page, server)
     assert page.locator(".actions li").count() >= 1
 
 
+def test_widget_with_few_actions_shows_no_stray_text(page, server):
+    """A ticket with three actions or fewer has no "more" section, and nothing stands in its place."""
+    page.goto(f"{server}/widget?ticket_id=T-1002#key={KEY}")
+    page.get_by_test_id("summary").wait_for()
+    assert page.locator(".actions li").count() <= 3 and page.locator(".w-more").count() == 0
+    assert "null" not in page.locator("#widget").inner_text()
+
+
+def test_widget_framed_by_the_ticket_system_on_another_site(page, server, embedder):
+    """A ticket sidebar frames the widget from another site, where the browser may deny the frame
+    any storage: the key from the fragment must still be used."""
+    widget = f"{server}/widget?ticket_id=T-1005#key={KEY}"
+    page.goto(f"{embedder}/agent/tickets/T-1005?src={urllib.parse.quote(widget, safe='')}")
+    frame = page.frame_locator("#w")
+    frame.get_by_test_id("summary").wait_for(timeout=10_000)
+    assert "■■■" in frame.locator(".ev-list").inner_text()
+    frame.get_by_test_id("reveal").click()
+    assert "晒" in frame.locator(".ev-list").inner_text()
+
+
 def test_widget_without_key_or_unknown_ticket(browser, server):
     ctx = browser.new_context(locale="ja-JP")
     pg = ctx.new_page()
@@ -225,17 +246,31 @@ def test_without_stored_text_the_page_says_so_and_still_guides(page, server_with
     assert "晒" not in detail.inner_text()
 
 
-def test_drift_panel_draws_the_series_and_alerts_when_the_service_has_them(page, server):
-    drift = {"bucket": "day", "series": [
-        {"start": f"2026-11-{d:02d}T00:00:00+00:00", "messages": 40, "harassment_rate": r, "label_rates": {"insult": r}}
-        for d, r in zip(range(24, 29), [0.05, 0.06, 0.04, 0.07, 0.15])],
-        "alerts": [{"label": "insult", "message": "侮辱・暴言の割合が上がっています"}]}
+def _drift_panel(page, server, drift: dict):
+    """The console's drift panel, drawn from ``drift`` as the answer of GET /v1/drift."""
     page.route("**/v1/drift", lambda route: route.fulfill(json=drift))
     page.goto(server + "/console")
     page.get_by_label("APIキー", exact=True).fill(KEY)
     page.get_by_role("button", name="接続").click()
     panel = page.locator("#drift")
     expect(panel).to_be_visible()
+    return panel
+
+
+def test_drift_panel_draws_the_series_and_alerts_when_the_service_has_them(page, server):
+    drift = {"bucket": "day", "series": [
+        {"start": f"2026-11-{d:02d}T00:00:00+00:00", "messages": 40, "harassment_rate": r, "label_rates": {"insult": r}}
+        for d, r in zip(range(24, 29), [0.05, 0.06, 0.04, 0.07, 0.15])],
+        "alerts": [{"label": "insult", "message": "侮辱・暴言の割合が上がっています"}]}
+    panel = _drift_panel(page, server, drift)
     assert panel.locator("polyline").get_attribute("points").count(",") == 5
     assert "最新 15%" in panel.get_by_role("img").get_attribute("aria-label")
     assert "侮辱・暴言の割合が上がっています" in panel.locator("#drift-alerts").inner_text()
+
+
+def test_drift_panel_with_a_single_day_draws_a_mark(page, server):
+    """The first day of a new installation: one point, which a line alone would not show."""
+    drift = {"bucket": "day", "alerts": [], "series": [
+        {"start": "2026-11-28T00:00:00+09:00", "messages": 12, "harassment_rate": 0.25, "label_rates": {}}]}
+    panel = _drift_panel(page, server, drift)
+    assert panel.locator("svg circle").count() == 1

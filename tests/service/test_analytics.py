@@ -63,6 +63,14 @@ def test_scored_rows_window_and_feedback_joined_to_text(store):
     assert len(store.stored_texts()) == 4
 
 
+def test_ticket_feedback_is_joined_to_the_message_the_agent_saw_not_a_later_one(store):
+    t0 = dt.datetime.now(UTC) - dt.timedelta(hours=3)
+    store.save_result(result(["insult"]), message_from_dict({"text": "一通目"}), "t9", t0)
+    store.save_feedback({"ticket_id": "t9", "labels": [], "harassment": False}, "k", t0 + dt.timedelta(hours=1))
+    store.save_result(result([]), message_from_dict({"text": "二通目"}), "t9", t0 + dt.timedelta(hours=2))
+    assert [(f["text"], f["model_labels"]) for f in store.feedback_with_text()] == [("一通目", ["insult"])]
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, engine):
     from kasuhara.service.app import create_app

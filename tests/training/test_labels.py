@@ -172,3 +172,47 @@ def test_added_file_validates_and_hashes(tmp_path):
     p.write_text('{"text": "晒すぞ", "labels": ["rude"]}\n', "utf-8")
     with pytest.raises(LabelError, match="unknown"):
         added_file(p)
+
+
+def test_csv_cells_keep_their_line_breaks(tmp_path):
+    """Label Studio's CSV export quotes multi-line texts: the text must come back unchanged, or
+    it would no longer match the corpus (a dev/test message would slip into training)."""
+    text = "件名：至急\n責任者を出せ。\nふざけるな！"
+    p = tmp_path / "ls.csv"
+    p.write_text('id,text,labels_conduct,annotator,annotation_id\n'
+                 f'1,"{text}",威圧的な言動,a@x.jp,11\n', "utf-8")
+    anns, _ = read_annotations(p)
+    assert [a.text for a in anns] == [text]
+    res = merge(anns, held_out={text_key(text)})
+    assert res.records == [] and res.dropped["in the dev/test split (would leak into evaluation)"] == 1
+
+
+@pytest.mark.parametrize("name, content", [
+    ("min.json", json.dumps([{"id": 1, "text": TEXT_A, "labels_conduct": "dogeza", "annotator": 1, "annotation_id": 7},
+                             {"id": 2, "text": TEXT_B, "annotator": {}, "annotation_id": None}], ensure_ascii=False)),
+    ("ls.csv", f'annotation_id,annotator,id,labels_conduct,text\n7,1,1,dogeza,{TEXT_A}\n,{{}},2,,{TEXT_B}\n'),
+])
+def test_unannotated_tasks_of_a_labelstudio_export_are_not_read_as_no_category(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_text(content, "utf-8")
+    anns, skipped = read_annotations(p)
+    assert [(a.text, a.labels) for a in anns] == [(TEXT_A, ("dogeza",))]
+    assert skipped["not annotated"] == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    ([{"data": {"text": "x"}, "annotations": "oops"}], "'annotations' must be a list"),
+    ([{"data": {"text": "x"}, "annotations": [{"result": "oops"}]}], "'result' must be a list"),
+])
+def test_malformed_labelstudio_exports_are_clear_errors(tmp_path, content, message):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps(content), "utf-8")
+    with pytest.raises(LabelError, match=message):
+        read_annotations(p)
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_bytes("text,labels\n死ね,insult\n".encode("cp932"))
+    with pytest.raises(LabelError, match="not UTF-8"):
+        read_annotations(p)

@@ -46,3 +46,9 @@ def test_stratified_sample_spreads_over_levels_and_is_seeded():
     levels = [c.result["level"] for c, _ in a]
     assert levels.count("high") == 5 and levels.count("none") == 5  # not 10 of the majority
     assert len(select(pool, THR, limit=200)) == len(pool)
+
+
+def test_a_pool_smaller_than_the_budget_is_not_all_called_uncertain():
+    pool = [cand(i, 0.01 * i, level="none") for i in range(6)] + [cand(10 + i, 0.99, level="high") for i in range(6)]
+    reasons = [r for _, r in select(pool, THR, limit=200)]
+    assert len(reasons) == 12 and reasons.count("uncertain") == 6 and reasons.count("stratified") == 6
