@@ -85,8 +85,11 @@ def _feedback_annotations(rows: list[dict]):
         except ValueError:
             skipped["feedback with label ids this taxonomy does not know"] += 1
             continue
+        # an agent who gave no name is a voter of their own: two unnamed agents who disagree are a
+        # conflict to report, not a "latest wins" of one made-up annotator
+        who = r["annotator"] or f"agent (feedback #{r['feedback_id']})"
         out.append(Annotation(text=r["text"], labels=labels, source="feedback",
-                              annotator=r["annotator"] or "agent", id=r["ticket_id"] or None,
+                              annotator=who, id=r["ticket_id"] or None,
                               created_at=r["created_at"].isoformat()))
     return out, skipped
 

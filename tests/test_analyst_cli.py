@@ -119,3 +119,14 @@ def test_counts_must_be_positive(capsys, args):
     with pytest.raises(SystemExit) as e:
         main(args)
     assert e.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_unnamed_agents_who_disagree_are_a_conflict(db, tmp_path, capsys):
+    store = Store(db, store_text=True)
+    now = dt.datetime.now(UTC)
+    for labels in (["intimidation"], []):  # two agents, no names given (the console sends none)
+        store.save_feedback({"ticket_id": "t2", "labels": labels, "harassment": bool(labels)}, "k", now)
+    out = tmp_path / "o.jsonl"
+    rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", out)
+    assert rc == 0 and "1 conflicts" in err and "feedback #" in err
+    assert TEXTS[2] not in out.read_text("utf-8")  # left out, not settled by the latest verdict

@@ -291,8 +291,7 @@
     }
     const conduct = function (l) { return K.meta.categories[l].group === "conduct"; };
     async function send(labels, comment) {
-      const body = { ticket_id: d.ticket_id, labels: labels, harassment: labels.some(conduct),
-                     annotator: "console" };
+      const body = { ticket_id: d.ticket_id, labels: labels, harassment: labels.some(conduct) };
       if (comment) body.comment = comment;
       status.textContent = "送信中…";
       try {
