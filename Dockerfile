@@ -20,11 +20,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
-    KASUHARA_DATABASE_URL=sqlite:////var/lib/kasuhara/kasuhara.db
+    KASUHARA_DATABASE_URL=sqlite:////var/lib/kasuhara/kasuhara.db \
+    KASUHARA_REGISTRY=/var/lib/kasuhara/registry
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels kasuhara \
     && rm -rf /wheels \
-    && useradd --system --uid 10001 --home-dir /var/lib/kasuhara --create-home kasuhara
+    && useradd --system --uid 10001 --home-dir /var/lib/kasuhara --create-home kasuhara \
+    && install -d -o kasuhara /var/lib/kasuhara/registry  # a volume mounted here starts with this owner
 USER kasuhara
 WORKDIR /var/lib/kasuhara
 EXPOSE 8000
