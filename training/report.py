@@ -209,7 +209,10 @@ def drift_html(rep: dict) -> str:
     rows.append("</table>")
     ref = rep.get("reference") or {}
     if ref:
-        rows.append(f"<p>基準: {html.escape(str(ref.get('source', '')))}</p>")
+        src = str(ref.get("source", ""))
+        src = (f"期間の最初の日（{src[len('first day '):]}）" if src.startswith("first day ")
+               else f"モデルカード（{src[len('model card '):]}）" if src.startswith("model card ") else src)
+        rows.append(f"<p>基準: {html.escape(src)}</p>")
     rows += [f"<p class='down'>⚠ {html.escape(a['message'])}</p>" for a in rep["alerts"]] or ["<p>アラートなし</p>"]
     return "\n".join(rows)
 
