@@ -282,7 +282,8 @@
         return el("li", { "data-testid": "fb-row" }, [
           K.fmtTime(f.created_at), "　", f.harassment ? "カスハラ" : "カスハラではない", "　",
           f.labels.length ? f.labels.map(K.categoryName).join("、") : "カテゴリなし",
-          f.annotator ? "（" + f.annotator + "）" : ""]);
+          f.annotator ? "（" + f.annotator + "）" : "",
+          f.message == null ? "［チケット全体］" : ""]);
       }));
     }
     showPast(d.feedback || []);

@@ -153,6 +153,13 @@ def test_feedback_round_trip(console, server):
     _, d = call(server, "GET", f"/v1/messages/{rows['items'][0]['id']}")
     assert d["feedback"][0]["labels"] == d["labels"] and len(d["feedback"]) == 2
     assert [f["message"] for f in d["feedback"]] == [row_id, row_id]
+    # a verdict on the whole ticket (an integration that names no message) is marked as such
+    assert call(server, "POST", "/v1/feedback", {"ticket_id": "T-1002", "labels": [], "harassment": False})[0] == 201
+    console.reload()
+    console.locator("#detail-body .shield").wait_for()
+    expect(console.get_by_test_id("fb-row")).to_have_count(3)
+    assert [("［チケット全体］" in t) for t in console.get_by_test_id("fb-row").all_inner_texts()] == \
+        [True, False, False]
 
 
 def test_drift_panel_hidden_when_the_service_has_no_drift(console, server):
