@@ -31,6 +31,7 @@ from .settings import Settings
 
 from .console import console_router
 from .errors import ApiError, error_response
+from .feedback import resolve_message
 from .ratelimit import make_limiter
 from .analytics import analytics_router
 from .reload import serving_model_path, settle_heap, start_reloader
@@ -71,6 +72,8 @@ class FeedbackIn(BaseModel):
     harassment: bool
     annotator: str | None = Field(None, max_length=200)
     comment: str | None = Field(None, max_length=5000)
+    message: int | None = Field(None, ge=1, le=2**62, strict=True,
+                                description="the scored message judged: an id from GET /v1/messages")
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -286,8 +289,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.post("/v1/feedback", status_code=201, tags=["feedback"])
     async def feedback(body: FeedbackIn, request: Request, actor: str = Depends(auth)) -> dict:
-        if not body.ticket_id and not body.id:
-            raise ApiError(422, "missing_reference", "give ticket_id or id")
+        if not body.ticket_id and not body.id and body.message is None:
+            raise ApiError(422, "missing_reference", "give ticket_id, id or message (an id from GET /v1/messages)")
         tax = request.app.state.engine.taxonomy
         unknown = sorted(set(body.labels) - set(tax.ids))
         if unknown:
@@ -296,8 +299,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise ApiError(503, "store_unavailable", "feedback cannot be stored right now; retry later")
         fb = body.model_dump()
         fb["labels"] = tax.order(body.labels)
+        store = request.app.state.store
         try:
-            return await run_in_threadpool(request.app.state.store.save_feedback, fb, actor, dt.datetime.now(UTC))
+            return await run_in_threadpool(lambda: store.save_feedback(resolve_message(store, fb), actor,
+                                                                       dt.datetime.now(UTC)))
         except StoreError as e:
             raise ApiError(503, "store_unavailable", str(e)) from None
 

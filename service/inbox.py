@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .storage import Feedback, ScoredMessage, Store, StoreError, _aware, _utc
@@ -109,19 +109,22 @@ def customer_history(store: Store, customer_key: str, now: dt.datetime) -> dict:
             "labels_30d": labels, "recent": [_summary(r) for r in recent]}
 
 
-def _feedback(conn, ticket_id: str | None, message_key: str | None) -> list[dict]:
+def _feedback(conn, row_id: int, ticket_id: str | None, message_key: str | None) -> list[dict]:
+    """The feedback on one scored message: given on it (``scored_message_id``), and older feedback
+    that names no message but its ticket or message id."""
     f = Feedback.__table__
-    conds = []
+    cond = f.c.scored_message_id == row_id
+    legacy = []
     if ticket_id:
-        conds.append(f.c.ticket_id == ticket_id)
+        legacy.append(f.c.ticket_id == ticket_id)
     if message_key:
-        conds.append(f.c.message_key == message_key)
-    if not conds:
-        return []
-    rows = conn.execute(select(f).where(conds[0] if len(conds) == 1 else (conds[0] | conds[1]))
-                        .order_by(f.c.id.desc()).limit(20)).all()
-    return [{"feedback_id": r.id, "labels": list(r.labels), "harassment": r.harassment, "annotator": r.annotator,
-             "comment": r.comment, "created_at": _iso(r.created_at)} for r in rows]
+        legacy.append(f.c.message_key == message_key)
+    if legacy:
+        cond = cond | (f.c.scored_message_id.is_(None) & or_(*legacy))
+    rows = conn.execute(select(f).where(cond).order_by(f.c.id.desc()).limit(20)).all()
+    return [{"feedback_id": r.id, "message": r.scored_message_id, "labels": list(r.labels),
+             "harassment": r.harassment, "annotator": r.annotator, "comment": r.comment,
+             "created_at": _iso(r.created_at)} for r in rows]
 
 
 def _detail(store: Store, conn, r, now: dt.datetime) -> dict:
@@ -132,7 +135,7 @@ def _detail(store: Store, conn, r, now: dt.datetime) -> dict:
               "evidence": _evidence(detail, r.text), "actions": detail.get("actions", []),
               "history_at_scoring": detail.get("history"), "detail_stored": r.detail is not None,
               "demands": quoted.get("demands", []), "targets": quoted.get("targets", []),
-              "feedback": _feedback(conn, r.ticket_id, r.message_key)})
+              "feedback": _feedback(conn, r.id, r.ticket_id, r.message_key)})
     d["customer_history"] = customer_history(store, r.customer_key, now) if r.customer_key else None
     return d
 

@@ -53,6 +53,7 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[str | None] = mapped_column(String(200), index=True)
     message_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    scored_message_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the message judged (0003)
     labels: Mapped[list] = mapped_column(JSON)
     harassment: Mapped[bool] = mapped_column(Boolean)
     annotator: Mapped[str | None] = mapped_column(String(200))
@@ -246,19 +247,21 @@ class Store:
             self._writer.join(timeout=10)
 
     def save_feedback(self, fb: dict, actor: str, now: dt.datetime) -> dict:
+        """Store a verdict; ``fb["message"]`` (optional) is the scored message's row id it is about."""
         row = Feedback(ticket_id=fb.get("ticket_id"), message_key=self.key(fb.get("id")), labels=fb["labels"],
                        harassment=fb["harassment"], annotator=fb.get("annotator"), comment=fb.get("comment"),
-                       created_at=now)
+                       scored_message_id=fb.get("message"), created_at=now)
         try:
             with Session(self.engine) as s, s.begin():
                 s.add(row)
                 s.flush()
                 s.add(AuditEvent(at=now, actor=actor, action="feedback", ticket_id=row.ticket_id,
                                  message_key=row.message_key,
-                                 detail={"labels": row.labels, "harassment": row.harassment}))
+                                 detail={"labels": row.labels, "harassment": row.harassment,
+                                         "scored_message_id": row.scored_message_id}))
                 out = {"feedback_id": row.id, "ticket_id": row.ticket_id, "id": fb.get("id"),
-                       "labels": row.labels, "harassment": row.harassment, "annotator": row.annotator,
-                       "comment": row.comment, "created_at": now.isoformat()}
+                       "message": row.scored_message_id, "labels": row.labels, "harassment": row.harassment,
+                       "annotator": row.annotator, "comment": row.comment, "created_at": now.isoformat()}
         except SQLAlchemyError as e:
             raise StoreError(f"feedback not stored: {type(e).__name__}") from None
         return out
@@ -302,31 +305,40 @@ class Store:
                  "model_version": r[5], "received_at": _aware(r[6]), "scored_at": _aware(r[7])} for r in rows]
 
     def feedback_with_text(self) -> list[dict]:
-        """Every feedback record joined to the stored text of its message (by message id, else the
-        ticket's latest message scored before the feedback was given, not a later one of the same
-        ticket); feedback whose text is not (or no longer) kept has ``text`` None."""
+        """Every feedback record joined to the stored text of its message: the scored message it
+        names (``scored_message_id``, as the console sends it) and no other; older records by message
+        id, else the ticket's latest message scored before the feedback was given, not a later one of
+        the same ticket. Feedback whose text is not (or no longer) kept has ``text`` None."""
         f = Feedback.__table__
         try:
             with self.engine.connect() as conn:
                 fbs = conn.execute(select(f.c.id, f.c.ticket_id, f.c.message_key, f.c.labels, f.c.harassment,
-                                          f.c.annotator, f.c.created_at).order_by(f.c.id)).all()
+                                          f.c.annotator, f.c.created_at, f.c.scored_message_id)
+                                   .order_by(f.c.id)).all()
         except SQLAlchemyError as e:
             raise StoreError(f"feedback unavailable: {type(e).__name__}") from None
+        by_row: dict[int, dict] = {}
         by_message: dict[str, dict] = {}
         by_ticket: dict[str, list[dict]] = {}
         for r in sorted(self.stored_texts(limit=1_000_000), key=lambda r: r["scored_at"]):
+            by_row[r["row"]] = r
             if r["message_key"]:
                 by_message[r["message_key"]] = r
             if r["ticket_id"]:
                 by_ticket.setdefault(r["ticket_id"], []).append(r)
         out = []
         for fb in fbs:
-            hit = by_message.get(fb[2]) if fb[2] else None
-            if hit is None and fb[1]:  # a ticket's verdict is on the message the agent saw: the latest by then
-                hit = next((r for r in reversed(by_ticket.get(fb[1], [])) if r["scored_at"] <= _aware(fb[6])), None)
-            out.append({"feedback_id": fb[0], "ticket_id": fb[1], "message_key": fb[2], "labels": list(fb[3] or ()),
-                        "harassment": bool(fb[4]), "annotator": fb[5], "created_at": _aware(fb[6]),
-                        "text": hit["text"] if hit else None, "model_labels": hit["labels"] if hit else None,
+            if fb[7] is not None:  # the verdict names its message: that one, whether its text is kept or not
+                hit = by_row.get(fb[7])
+            else:
+                hit = by_message.get(fb[2]) if fb[2] else None
+                if hit is None and fb[1]:  # a ticket's verdict is on the message the agent saw: the latest by then
+                    hit = next((r for r in reversed(by_ticket.get(fb[1], [])) if r["scored_at"] <= _aware(fb[6])),
+                               None)
+            out.append({"feedback_id": fb[0], "ticket_id": fb[1], "message_key": fb[2], "scored_message_id": fb[7],
+                        "labels": list(fb[3] or ()), "harassment": bool(fb[4]), "annotator": fb[5],
+                        "created_at": _aware(fb[6]), "text": hit["text"] if hit else None,
+                        "model_labels": hit["labels"] if hit else None,
                         "model_version": hit["model_version"] if hit else None})
         return out
     # == end analysts block =====================================================================

@@ -130,3 +130,19 @@ def test_unnamed_agents_who_disagree_are_a_conflict(db, tmp_path, capsys):
     rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", out)
     assert rc == 0 and "1 conflicts" in err and "feedback #" in err
     assert TEXTS[2] not in out.read_text("utf-8")  # left out, not settled by the latest verdict
+
+
+def test_feedback_on_the_older_message_of_a_ticket_imports_with_that_message(db, tmp_path, capsys):
+    store = Store(db, store_text=True)
+    now = dt.datetime.now(UTC)
+    later = "追加で連絡します。返金の件、早く対応してください。"  # the ticket's next message, scored later
+    store.save_result({"harassment": False, "risk": 0.1, "level": "none", "labels": [], "scores": {},
+                       "model_version": "v0"}, message_from_dict({"text": later}), "t2", now)
+    row = next(r["row"] for r in store.stored_texts() if r["text"] == TEXTS[2])
+    store.save_feedback({"ticket_id": "t2", "message": row, "labels": ["threat"], "harassment": True,
+                         "annotator": "agent-2"}, "k", now + dt.timedelta(minutes=5))
+    out = tmp_path / "o.jsonl"
+    rc, _, err = cli(capsys, "labels", "import", "--from-store", "--database", db, "--out", out)
+    assert rc == 0, err
+    rows = {json.loads(l)["text"]: json.loads(l)["labels"] for l in out.read_text("utf-8").splitlines()}
+    assert rows.get(TEXTS[2]) == ["threat"] and later not in rows

@@ -282,23 +282,24 @@
         return el("li", { "data-testid": "fb-row" }, [
           K.fmtTime(f.created_at), "　", f.harassment ? "カスハラ" : "カスハラではない", "　",
           f.labels.length ? f.labels.map(K.categoryName).join("、") : "カテゴリなし",
-          f.annotator ? "（" + f.annotator + "）" : ""]);
+          f.annotator ? "（" + f.annotator + "）" : "",
+          f.message == null ? "［チケット全体］" : ""]);
       }));
     }
     showPast(d.feedback || []);
-    if (!d.ticket_id) {
-      return el("div", {}, [el("p", { class: "muted", text: "チケットIDのないメッセージにはフィードバックを送れません。" }), past]);
-    }
     const conduct = function (l) { return K.meta.categories[l].group === "conduct"; };
     async function send(labels, comment) {
-      const body = { ticket_id: d.ticket_id, labels: labels, harassment: labels.some(conduct) };
+      // the verdict is about this message (d.id), not the whole ticket
+      const body = { message: d.id, labels: labels, harassment: labels.some(conduct) };
+      if (d.ticket_id) body.ticket_id = d.ticket_id;
       if (comment) body.comment = comment;
       status.textContent = "送信中…";
       try {
         const saved = await K.api("/v1/feedback", { method: "POST", json: body });
         status.textContent = "フィードバックを記録しました（#" + saved.feedback_id + "）。ありがとうございます。";
-        d.feedback = [{ feedback_id: saved.feedback_id, labels: saved.labels, harassment: saved.harassment,
-                        annotator: saved.annotator, created_at: saved.created_at }].concat(d.feedback || []);
+        d.feedback = [{ feedback_id: saved.feedback_id, message: saved.message, labels: saved.labels,
+                        harassment: saved.harassment, annotator: saved.annotator,
+                        created_at: saved.created_at }].concat(d.feedback || []);
         showPast(d.feedback);
       } catch (e) {
         status.textContent = "送信できませんでした：" + e.message;

@@ -133,12 +133,16 @@ def test_feedback_round_trip(console, server):
     console.get_by_role("button", name="カテゴリを修正…").click()
     console.get_by_label("侮辱・暴言").check()
     console.get_by_label("コメント（任意）").fill("ブラウザテスト")
-    console.get_by_role("button", name="修正を送信").click()
+    with console.expect_request(lambda r: r.url.endswith("/v1/feedback") and r.method == "POST") as sent:
+        console.get_by_role("button", name="修正を送信").click()
     console.get_by_test_id("fb-status").filter(has_text="記録しました").wait_for()
-    # stored: the detail read back from the server lists it
+    # stored: the detail read back from the server lists it, tied to this message, not the ticket
     _, rows = call(server, "GET", "/v1/messages?ticket_id=T-1002")
-    _, d = call(server, "GET", f"/v1/messages/{rows['items'][0]['id']}")
+    row_id = rows["items"][0]["id"]
+    assert sent.value.post_data_json["message"] == row_id and sent.value.post_data_json["ticket_id"] == "T-1002"
+    _, d = call(server, "GET", f"/v1/messages/{row_id}")
     fb = d["feedback"][0]
+    assert fb["message"] == row_id
     assert fb["labels"] == ["insult", "demand_exchange"] and fb["harassment"] is True
     assert fb["comment"] == "ブラウザテスト" and fb["annotator"] is None  # each agent is their own voter
     console.reload()
@@ -148,6 +152,14 @@ def test_feedback_round_trip(console, server):
     console.get_by_test_id("fb-status").filter(has_text="記録しました").wait_for()
     _, d = call(server, "GET", f"/v1/messages/{rows['items'][0]['id']}")
     assert d["feedback"][0]["labels"] == d["labels"] and len(d["feedback"]) == 2
+    assert [f["message"] for f in d["feedback"]] == [row_id, row_id]
+    # a verdict on the whole ticket (an integration that names no message) is marked as such
+    assert call(server, "POST", "/v1/feedback", {"ticket_id": "T-1002", "labels": [], "harassment": False})[0] == 201
+    console.reload()
+    console.locator("#detail-body .shield").wait_for()
+    expect(console.get_by_test_id("fb-row")).to_have_count(3)
+    assert [("［チケット全体］" in t) for t in console.get_by_test_id("fb-row").all_inner_texts()] == \
+        [True, False, False]
 
 
 def test_drift_panel_hidden_when_the_service_has_no_drift(console, server):

@@ -130,5 +130,6 @@ def test_store_down_still_scores_and_readyz_says_why(engine):
         assert r.json()["history"].get("available") is False
         ready = c.get("/readyz")
         assert ready.status_code == 503 and "store" in ready.json()["store"]
-        fb = c.post("/v1/feedback", json={"ticket_id": "t", "labels": [], "harassment": False})
-        assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"
+        for ref in ({"ticket_id": "t"}, {"message": 1}):
+            fb = c.post("/v1/feedback", json={**ref, "labels": [], "harassment": False})
+            assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"

@@ -1,6 +1,6 @@
-"""The console's read side of the store on SQLite and on PostgreSQL (own schema): migration 0002
-over existing rows, what is kept with and without text, retention, the queue filters and paging,
-a customer's history."""
+"""The console's read side of the store on SQLite and on PostgreSQL (own schema): migrations 0002
+and 0003 over existing rows, feedback tied to one message, what is kept with and without text,
+retention, the queue filters and paging, a customer's history."""
 import datetime as dt
 import json
 import os
@@ -63,16 +63,22 @@ def save(store, level, labels, ticket=None, customer=None, hours_ago=1, text=TEX
     store.save_result(result(level, labels, text), msg, ticket, now)
 
 
-def test_migration_0002_keeps_existing_rows(url):
+def upgrade_to(store: Store, revision: str) -> None:
+    """Migrate a fresh store only up to ``revision`` (rows of an older release go in next)."""
     from alembic import command
     from alembic.config import Config
 
-    s = Store(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(storage.__file__).parent / "migrations"))
-    with s.engine.begin() as conn:
+    with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        command.upgrade(cfg, revision)
+
+
+def test_migration_0002_keeps_existing_rows(url):
+    s = Store(url)
+    upgrade_to(s, "0001")
+    with s.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO scored_message (ticket_id, received_at, scored_at, harassment, risk, level, "
                              "labels, scores, model_version) VALUES ('old-1', :t, :t, true, 0.8, 'high', "
                              "'[\"insult\"]', '{}', 'v0')"), {"t": NOW})
@@ -80,6 +86,45 @@ def test_migration_0002_keeps_existing_rows(url):
     d = latest_for_ticket(s, "old-1", NOW)
     assert d["level"] == "high" and d["labels"] == ["insult"]
     assert d["detail_stored"] is False and d["evidence"] == [] and d["text"] is None
+
+
+def test_migration_0003_keeps_ticket_feedback_and_ties_new_feedback_to_its_message(url):
+    s = Store(url, store_text=True)
+    upgrade_to(s, "0002")
+    with s.engine.begin() as conn:  # a ticket with two messages and a verdict given on the ticket
+        for k, text in enumerate(["一通目の本文", "二通目の本文"]):
+            conn.execute(sa.text("INSERT INTO scored_message (ticket_id, received_at, scored_at, harassment, risk, "
+                                 "level, labels, scores, model_version, text) VALUES ('old-9', :t, :t, false, 0.1, "
+                                 "'none', '[]', '{}', 'v0', :text)"), {"t": NOW + dt.timedelta(hours=k), "text": text})
+        conn.execute(sa.text("INSERT INTO feedback (ticket_id, labels, harassment, created_at) "
+                             "VALUES ('old-9', '[\"insult\"]', true, :t)"), {"t": NOW + dt.timedelta(hours=2)})
+    s.migrate()
+    insp = sa.inspect(s.engine)
+    assert "scored_message_id" in {c["name"] for c in insp.get_columns("feedback")}
+    assert "ix_feedback_scored_message_id" in {i["name"] for i in insp.get_indexes("feedback")}
+    second, first = [r["id"] for r in list_messages(s, QueueFilter(ticket_id="old-9"))["items"]]
+    legacy = get_message(s, first, NOW)["feedback"]
+    assert [f["message"] for f in legacy] == [None] and get_message(s, second, NOW)["feedback"] == legacy
+
+    saved = s.save_feedback({"ticket_id": "old-9", "message": first, "labels": ["threat"], "harassment": True},
+                            "actor-1", NOW + dt.timedelta(hours=3))
+    assert saved["message"] == first
+    assert [f["feedback_id"] for f in get_message(s, first, NOW)["feedback"]] == \
+        [saved["feedback_id"], legacy[0]["feedback_id"]]
+    assert get_message(s, second, NOW)["feedback"] == legacy  # not the verdict on the first message
+    with s.engine.connect() as c:
+        stored = c.execute(sa.text("SELECT scored_message_id FROM feedback WHERE id = :i"),
+                           {"i": saved["feedback_id"]}).scalar_one()
+        audit = c.execute(sa.text("SELECT detail FROM audit_event WHERE action = 'feedback'")).scalar_one()
+    audit = audit if isinstance(audit, dict) else json.loads(audit)
+    assert stored == first and audit["scored_message_id"] == first
+
+    # the analysts' import: the named message's text; the ticket's verdict keeps today's rule
+    assert [(f["scored_message_id"], f["text"]) for f in s.feedback_with_text()] == \
+        [(None, "二通目の本文"), (first, "一通目の本文")]
+    with s.engine.begin() as c:  # once the named message's text is gone, no other message stands in
+        c.execute(sa.text("UPDATE scored_message SET text = NULL WHERE id = :i"), {"i": first})
+    assert [f["text"] for f in s.feedback_with_text()] == ["二通目の本文", None]
 
 
 @pytest.mark.parametrize("store_text", [False, True])
