@@ -94,6 +94,8 @@ def test_high_and_critical_evidence_is_masked_until_revealed(console, server):
         assert "含まれます" in summary
         for w in evidence_words:
             assert w not in summary
+        expect(console.locator("#detail-body .warning")).to_be_visible()  # laid out before it is measured
+        expect(body).to_be_visible()
         warning_box = console.locator("#detail-body .warning").bounding_box()
         assert warning_box["y"] < body.bounding_box()["y"]
         reveal = console.get_by_test_id("reveal")
