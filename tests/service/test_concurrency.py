@@ -14,14 +14,12 @@ import urllib.request
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kasuhara.service.storage import ScoredMessage, Store
 
 pytestmark = pytest.mark.slow
-PG = os.environ.get("KASUHARA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _port():
@@ -64,21 +62,6 @@ def _serve(env):
         srv.terminate()
         srv.wait(30)
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    """A SQLite file, or a schema of its own in the PostgreSQL database (other runs share it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'k.db'}"
-        return
-    schema = "concurrency_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(PG)
-    with admin.begin() as c:
-        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.begin() as c:
-        c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_parallel_requests_for_one_customer_lose_nothing(url):

@@ -3,7 +3,6 @@ and 0003 over existing rows, feedback tied to one message, what is kept with and
 retention, the queue filters and paging, a customer's history."""
 import datetime as dt
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from kasuhara.service.inbox import QueueFilter, customer_history, get_message, l
 from kasuhara.service import storage
 from kasuhara.service.storage import Store
 
-PG = os.environ.get("KASUHARA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TEXT = "今すぐ返金しろ。さもないとネットで晒すからな。"
@@ -32,23 +30,6 @@ def result(level: str, labels: list[str], text: str = TEXT) -> dict:
                          "text": text[3:5]}],
             "targets": [], "history": {"messages_24h": 1, "messages_7d": 2, "persistence": 0.3}}
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'k.db'}"
-        return
-    schema = "console_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(PG)
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as e:
-        pytest.skip(f"PostgreSQL at {PG} unreachable: {type(e).__name__}")
-    yield f"{PG}?options=-csearch_path%3D{schema}"
-    with admin.begin() as c:
-        c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def make_store(url: str, store_text: bool) -> Store:
