@@ -96,9 +96,13 @@ def result_detail(result: dict) -> tuple[dict, dict]:
 
 class Store:
     def __init__(self, url: str, id_salt: str = "kasuhara", store_text: bool = False, retention_days: int = 90):
-        kwargs: dict = {"pool_pre_ping": True}  # a server may drop idle connections; check on checkout
-        if url.startswith("sqlite"):  # a local file: nothing to drop, no ping on every checkout
-            kwargs = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        # No ping on every checkout: on a busy host each round trip to the database sits in the
+        # path of every request. Connections are renewed after 30 minutes (before idle timeouts of
+        # servers and firewalls), and one that died anyway fails its query (history reported
+        # unavailable, the write retried), after which the pool replaces its connections.
+        kwargs: dict = {"pool_recycle": 1800}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")

@@ -8,6 +8,12 @@ import sqlalchemy as sa
 PG = os.environ.get("KASUHARA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture
+def pg_admin_url() -> str:
+    """The PostgreSQL database itself (its public schema), for what a test does from outside."""
+    return PG
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
     """A SQLite file, or a schema of its own in the PostgreSQL database (other runs share it)."""

@@ -1,7 +1,6 @@
 """The store on SQLite and on the PostgreSQL at 127.0.0.1:5432: migrations, pseudonymised ids,
 history windows, retention of raw text."""
 import datetime as dt
-import os
 import uuid
 
 import pytest
@@ -11,18 +10,39 @@ from sqlalchemy.orm import Session
 from kasuhara.models.messages import message_from_dict
 from kasuhara.service.storage import ScoredMessage, Store
 
-PG = os.environ.get("KASUHARA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 JST = dt.timezone(dt.timedelta(hours=9))
 RESULT = {"harassment": True, "risk": 0.9, "level": "high", "labels": ["insult"], "scores": {"insult": 0.9},
           "model_version": "v-test"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'k.db'}" if request.param == "sqlite" else PG
+@pytest.fixture
+def store(url):  # url: a SQLite file or a PostgreSQL schema of its own (conftest)
     s = Store(url, store_text=True, retention_days=1)
     s.migrate()
-    return s
+    yield s
+    s.engine.dispose()
+
+
+def test_a_dropped_server_connection_costs_one_answer_then_the_pool_recovers(store, pg_admin_url):
+    """No ping per checkout: when the server drops the connections, the next history read
+    fails (reported as unavailable), and the pool has replaced them for the one after."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("only a database server drops connections")
+    from sqlalchemy import create_engine, text
+
+    from kasuhara.service.storage import StoreError
+
+    now = dt.datetime.now(dt.timezone.utc)
+    store.history("c-1", now)
+    with store.engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    admin = create_engine(pg_admin_url)
+    with admin.begin() as c:  # the server ends our pooled connection (a restart, an idle timeout)
+        c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    admin.dispose()
+    with pytest.raises(StoreError):
+        store.history("c-1", now)
+    assert store.history("c-1", now) == []
 
 
 def test_ids_are_pseudonymised_and_history_is_windowed(store):
