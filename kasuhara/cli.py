@@ -217,6 +217,16 @@ def cmd_serve(args) -> int:
     artifact.load(serving_model_path(settings))  # a missing or corrupt model stops start-up here, clearly
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     workers = args.workers or min(2, os.cpu_count() or 1)
+    if workers > 1:  # migrate once here, so the workers do not race on a fresh database's first migration
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from kasuhara.service.storage import Store
+
+        try:
+            Store(settings.database_url).migrate()
+        except SQLAlchemyError as e:  # the workers retry and report it in /readyz
+            print(f"warning: the store is not reachable yet ({type(e).__name__}); scoring goes on without it",
+                  file=sys.stderr)
     if workers > 1:  # each worker process builds its app from the same environment
         uvicorn.run("kasuhara.service.app:create_app", factory=True, workers=workers, host=args.host,
                     port=args.port, log_level="warning", access_log=False, timeout_keep_alive=5)

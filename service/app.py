@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -157,6 +158,30 @@ class GuardMiddleware:
                                  "path": path, "status": status["code"], "ms": round(dt_s * 1000, 1)}))
 
 
+STORE_RETRY_S = 10.0  # /readyz tries an unreachable store again at most this often
+
+
+def connect_store(state, attempts: int = 1) -> None:
+    """Bring the store up to date (Alembic) and start its writer; on failure the service still
+    scores and ``state.store_error`` says why. Several attempts at start: another worker may be
+    running the same first migration. Later calls (from /readyz) recover a store that was down."""
+    with state.store_lock:
+        if not state.store_error:
+            return
+        for attempt in range(attempts):
+            try:
+                state.store.migrate()
+            except Exception as e:  # any driver error: the service still scores, /readyz says why
+                state.store_error = f"{type(e).__name__}: {str(e)[:200]}"
+                if attempt + 1 < attempts:
+                    time.sleep(0.5 * (attempt + 1))
+            else:
+                state.store.start_writer()
+                state.store_error = None
+                return
+        log.warning(json.dumps({"event": "store_unavailable", "error": state.store_error}))
+
+
 # -- the app --------------------------------------------------------------------------------
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -166,14 +191,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = engine or Engine.load(serving_model_path(settings), settings.policy_path, settings.cascade)
         app.state.store = Store(settings.database_url, store_text=settings.store_text,
                                 retention_days=settings.retention_days)
-        app.state.store_error = None
-        try:
-            app.state.store.migrate()
-        except Exception as e:  # any driver error: the service still scores, /readyz says why
-            app.state.store_error = f"{type(e).__name__}: {str(e)[:200]}"
-            log.warning(json.dumps({"event": "store_unavailable", "error": app.state.store_error}))
-        else:
-            app.state.store.start_writer()
+        app.state.store_error = "not connected yet"
+        app.state.store_lock = threading.Lock()
+        app.state.store_retry_at = 0.0
+        connect_store(app.state, attempts=3)
         app.state.metrics = Metrics(app.state.engine.version)
         app.state.limiter = make_limiter(settings.rate_limit_per_minute, settings.redis_url)
         if not settings.api_keys:
@@ -324,6 +345,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if getattr(state, "engine", None) is None:
             return error_response(503, "not_ready", "model not loaded")
         problems = []
+        if state.store_error and time.monotonic() >= state.store_retry_at:  # down at start: try again
+            state.store_retry_at = time.monotonic() + STORE_RETRY_S
+            await run_in_threadpool(connect_store, state)
         if state.store_error:
             problems.append(f"store: {state.store_error}")
         else:

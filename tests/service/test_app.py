@@ -133,3 +133,20 @@ def test_store_down_still_scores_and_readyz_says_why(engine):
         for ref in ({"ticket_id": "t"}, {"message": 1}):
             fb = c.post("/v1/feedback", json={**ref, "labels": [], "harassment": False})
             assert fb.status_code == 503 and fb.json()["error"]["code"] == "store_unavailable"
+
+
+def test_a_store_that_comes_up_after_start_is_picked_up_by_readyz(engine, tmp_path):
+    folder = tmp_path / "not-yet"  # SQLite cannot create a file in a folder that does not exist
+    settings = Settings(api_keys=[], database_url=f"sqlite:///{folder / 'k.db'}")
+    with TestClient(create_app(settings, engine=engine)) as c:
+        assert c.get("/readyz").status_code == 503
+        r = c.post("/v1/score", json={"text": "ふざけるな", "customer_id": "c1"})
+        assert r.json()["history"].get("available") is False
+        folder.mkdir()  # the store becomes reachable
+        c.app.state.store_retry_at = 0.0  # (instead of waiting out the retry interval)
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["store"] == "ok"
+        r = c.post("/v1/score", json={"text": "ふざけるな", "customer_id": "c1"})
+        assert "available" not in r.json()["history"]
+        fb = c.post("/v1/feedback", json={"ticket_id": "t", "labels": [], "harassment": False})
+        assert fb.status_code == 201
