@@ -253,9 +253,7 @@ class CompactTfidf(TfidfVectorizer):
         grams, owners = [], []
         for n in range(lo, min(hi, len(cp)) + 1):
             m = len(cp) - n + 1
-            k = cp[:m].copy()
-            for j in range(1, n):
-                k = (k << 21) | cp[j:m + j]
+            k = _pack21([cp[j:m + j] for j in range(n)])
             inside = room[:m] >= n
             grams.append(k[inside])
             owners.append(doc_of[:m][inside])
@@ -343,10 +341,7 @@ class CompactTfidf(TfidfVectorizer):
             for n, terms in by_len.items():  # all terms of one length packed in one go
                 cp = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"),
                                    dtype=np.uint32).astype(np.int64).reshape(len(terms), n) + 1
-                k = cp[:, 0].copy()
-                for j in range(1, n):
-                    k = (k << 21) | cp[:, j]
-                keys.append(k)
+                keys.append(_pack21([cp[:, j] for j in range(n)]))
                 cols.append(np.fromiter((self.vocabulary_[t] for t in terms), dtype=np.int32, count=len(terms)))
             keys, cols = np.concatenate(keys), np.concatenate(cols)
             order = np.argsort(keys)
@@ -355,6 +350,15 @@ class CompactTfidf(TfidfVectorizer):
 
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char analyzer folds runs of whitespace like this
+
+
+def _pack21(code_points: list[np.ndarray]) -> np.ndarray:
+    """One int64 key per position from the code points (+ 1) of an n-gram's characters, 21
+    bits each: the same key for the same n-gram in a document and in the vocabulary."""
+    key = code_points[0].copy()
+    for c in code_points[1:]:
+        key = (key << 21) | c
+    return key
 
 
 def build_features(char_max_features: int = 150_000, lemma_max_features: int = 40_000,
