@@ -114,7 +114,7 @@ def cmd_train(args) -> int:
     from kasuhara.models import artifact
     from kasuhara.models.engine import Engine
     from kasuhara.training import evaluate as ev
-    from kasuhara.training.labels import added_file
+    from kasuhara.training.labels import added_file, text_key
     from kasuhara.training.train import TrainConfig, quick_config, train
 
     if (args.add or args.quick) and not args.out:  # never over the shipped model by accident
@@ -129,7 +129,19 @@ def cmd_train(args) -> int:
         extra.extend(recs)
         added.append(info)
         print(f"adding {info['records']} labelled messages from {path}", file=sys.stderr)
-    model = train(train_recs + extra, dev_recs, cfg)
+    # nothing this run evaluates on (dev, test, the probe) may be trained on, whatever --add or
+    # --train-data hold: such records are dropped and counted
+    held_out = {text_key(r["text"]) for spec in (args.dev_data, args.test_data, args.probe) if spec
+                for r in ev.load_data(spec)}
+    kept = [r for r in train_recs + extra if text_key(r["text"]) not in held_out]
+    if len(kept) < len(train_recs + extra):
+        print(f"left out of training: {len(train_recs) + len(extra) - len(kept)} messages that are also in the "
+              "dev, test or probe data", file=sys.stderr)
+    if len(kept) < len(extra) + len(train_recs) // 2:
+        print("error: the training data is mostly the evaluation data (--train-data, --dev-data, --test-data, "
+              "--probe must be different sets)", file=sys.stderr)
+        return 2
+    model = train(kept, dev_recs, cfg)
     model.card["training_data"].update({"base": {"train": args.train_data, "dev": args.dev_data},
                                         "added": added})
     eng = Engine.from_model(model)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..models.drift import card_reference, drift_report
+from ..models.messages import InputError, parse_time
 from .errors import ApiError
 from .storage import StoreError
 
@@ -18,10 +19,9 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(value)  # the inputs' own rule: naive times are Japan time
+    except InputError:
         raise ApiError(422, "invalid_time", f"{name} is not an ISO-8601 date or time: {value[:40]!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone(dt.timedelta(hours=9)))
 
 
 def analytics_router(auth) -> APIRouter:
@@ -39,7 +39,10 @@ def analytics_router(auth) -> APIRouter:
                     min_messages: int = Query(20, ge=1, description="a day needs this many messages to raise alerts")) -> dict:
         state = request.app.state
         end = _time(until, "until") or dt.datetime.now(UTC)
-        start = _time(since, "since") or end - dt.timedelta(days=days)
+        try:
+            start = _time(since, "since") or end - dt.timedelta(days=days)
+        except OverflowError:
+            raise ApiError(422, "invalid_range", "until is too early for that many days") from None
         if start >= end:
             raise ApiError(422, "invalid_range", "since must be before until")
         if state.store_error:

@@ -42,7 +42,6 @@ from .webhooks import webhook_router
 
 log = logging.getLogger("kasuhara.service")
 UTC = dt.timezone.utc
-BATCH_CHUNK = 64  # /v1/score/batch items per engine call
 DRAIN_CAP = 64 * 1024 * 1024  # an oversized body is read and dropped up to this size before the 413
 
 
@@ -150,7 +149,8 @@ class GuardMiddleware:
         state = scope["app"].state if "app" in scope else None
         metrics = getattr(state, "metrics", None)
         if metrics is not None and path.startswith(("/v1/", "/healthz", "/readyz")):
-            endpoint = getattr(scope.get("route"), "path", path)  # the template: no ids in metric labels
+            # the route's template: no ids, and no label per path a scanner makes up
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
             metrics.latency.labels(endpoint=endpoint).observe(dt_s)
             metrics.requests.labels(endpoint=endpoint, status=str(status["code"])).inc()
         if log.isEnabledFor(logging.INFO):
@@ -294,8 +294,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 ticket = obj.get("ticket_id") if isinstance(obj.get("ticket_id"), str) else None
                 valid.append((len(out), (msg, ticket)))
                 out.append(None)
-            for lo in range(0, len(valid), BATCH_CHUNK):  # one engine call per chunk
-                chunk = valid[lo:lo + BATCH_CHUNK]
+            for lo in range(0, len(valid), settings.micro_batch):  # one engine call per chunk
+                chunk = valid[lo:lo + settings.micro_batch]
                 for (k, _), result in zip(chunk, score_messages(request.app.state, [item for _, item in chunk])):
                     out[k] = result
             return out

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # shared rate limits across workers / replicas when set
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_timeout_s: float = Field(10.0, gt=0)
-    micro_batch: int = Field(32, ge=1, le=256)  # concurrent /v1/score requests scored in one engine call
+    micro_batch: int = Field(32, ge=1, le=256)  # messages per engine call: concurrent /v1/score requests, batch items
     log_level: Literal["debug", "info", "warning", "error"] = "warning"  # request lines are info
 
     # ticketing webhooks (service/webhooks.py): an endpoint answers 404 until its secret is set

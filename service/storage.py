@@ -280,14 +280,15 @@ class Store:
 
     # == analysts (issue 6): read-only queries for the retraining loop and drift ================
     def scored_rows(self, since: dt.datetime, until: dt.datetime, limit: int = 500_000) -> list[dict]:
-        """Scored messages received in [since, until), oldest first (no text): for drift."""
+        """Scored messages received in [since, until), oldest first (no text): for drift. Past
+        ``limit`` rows the newest are kept (the days an alert is about)."""
         t = ScoredMessage.__table__
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(select(t.c.received_at, t.c.labels, t.c.scores, t.c.harassment, t.c.risk,
                                            t.c.level, t.c.model_version)
                                     .where(t.c.received_at >= _utc(since), t.c.received_at < _utc(until))
-                                    .order_by(t.c.received_at).limit(limit)).all()
+                                    .order_by(t.c.received_at.desc()).limit(limit)).all()[::-1]
         except SQLAlchemyError as e:
             raise StoreError(f"rows unavailable: {type(e).__name__}") from None
         return [{"received_at": _aware(r[0]), "labels": list(r[1] or ()), "scores": dict(r[2] or {}),

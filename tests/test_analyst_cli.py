@@ -97,6 +97,16 @@ def test_train_with_added_labels_needs_an_output_folder(tmp_path, capsys):
     assert rc == 2 and "--out" in err
 
 
+@pytest.mark.parametrize("args", [
+    ["--train-data", "test"],  # the test split as training data
+    ["--train-data", "dev"],
+])
+def test_train_refuses_to_learn_the_evaluation_data(tmp_path, capsys, args):
+    rc, _, err = cli(capsys, "train", "--quick", "--out", tmp_path / "m", *args)
+    assert rc == 2 and "mostly the evaluation data" in err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["models", "register", "--registry", "{tmp}/r"], "models register needs a trained model folder"),
     (["models", "promote", "--registry", "{tmp}/r"], "models promote needs a version"),

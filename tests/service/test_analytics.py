@@ -113,7 +113,18 @@ def test_drift_endpoint(client):
     ({"since": "2026-11-10", "until": "2026-11-01"}, "invalid_range"),
     ({"days": 0}, "invalid_request"),
     ({"reference": "moon"}, "invalid_request"),
+    ({"until": "0001-01-05"}, "invalid_range"),  # 30 days before it is no date at all
 ])
 def test_drift_bad_queries_are_422(client, params, code):
     r = client.get("/v1/drift", params=params, headers=AUTH)
     assert r.status_code == 422 and r.json()["error"]["code"] == code
+
+
+def test_drift_rows_past_the_limit_keep_the_newest(store):
+    now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+    for k in range(5):
+        store.save_result({"harassment": False, "risk": 0.1, "level": "none", "labels": [], "scores": {},
+                           "model_version": "v"}, message_from_dict({"text": f"m{k}", "id": f"r{k}"}), None,
+                          now - dt.timedelta(days=k))
+    rows = store.scored_rows(now - dt.timedelta(days=10), now + dt.timedelta(days=1), limit=2)
+    assert [r["received_at"] for r in rows] == [now - dt.timedelta(days=1), now]  # oldest first, newest kept

@@ -222,3 +222,7 @@ def test_metrics_name_routes_not_ids(client):
     client.get(f"/v1/tickets/{uuid.uuid4().hex}", headers=AUTH)
     text = client.get("/metrics").text
     assert 'endpoint="/v1/messages/{row_id}"' in text and 'endpoint="/v1/tickets/{ticket_id}"' in text
+    probe = "/v1/" + uuid.uuid4().hex  # a path no route knows: one shared label, not one per path
+    client.get(probe, headers=AUTH)
+    text = client.get("/metrics").text
+    assert probe not in text and 'endpoint="unmatched"' in text
