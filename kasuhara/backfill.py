@@ -42,7 +42,6 @@ from fsspec.utils import infer_compression, read_block
 MANIFEST = "_manifest.json"
 MANIFEST_FORMAT = 1
 PLUGIN_NAME = "kasuhara-engine"
-BATCH = 256  # as the CLI: history is carried across batches, so this only bounds memory
 BLOCK_BYTES = 32 * 2**20
 ROWS_PER_PARTITION = 20_000
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -254,24 +253,6 @@ def split_chunk(fs, chunk: Chunk, start: int, partitions: int) -> tuple[list[tup
 
 
 # -- scoring ---------------------------------------------------------------------------------
-def score_lines(lines: list[str], keys: list, engine) -> list[dict]:
-    """One record per line, as ``kasuhara score`` writes them: results in time order (``keys``
-    break ties, as line numbers do in the CLI), each customer's earlier lines as history."""
-    from kasuhara.cli import parse_line
-
-    parsed = [parse_line(line) for line in lines]
-    valid = [i for i, (m, _) in enumerate(parsed) if m is not None]
-    utc_min = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    valid.sort(key=lambda i: (parsed[i][0].received_at is None, parsed[i][0].received_at or utc_min, keys[i]))
-    out: list[dict] = [err for _, err in parsed]
-    state: dict = {}
-    for k in range(0, len(valid), BATCH):
-        chunk = valid[k:k + BATCH]
-        for i, r in zip(chunk, engine.score_batch([parsed[i][0] for i in chunk], state)):
-            out[i] = r.as_dict()
-    return out
-
-
 def part_name(p: int, output_format: str) -> str:
     return f"part-{p:05d}.{output_format}"
 
@@ -302,6 +283,8 @@ def _part_bytes(indexed: list[tuple[int, dict]], output_format: str) -> bytes:
 def score_partition(pieces: list[list[tuple[int, str]]], p: int, out_fs, out_dir: str, config: Config) -> dict:
     """Score partition ``p`` (its rows from every input chunk) and write its part file: first
     to a temporary name, then renamed, so a part file is either whole or absent."""
+    from kasuhara.cli import score_lines  # the CLI's own loop: the same records, byte for byte
+
     rows = sorted(itertools.chain.from_iterable(pieces))
     indices = [i for i, _ in rows]
     records = score_lines([line for _, line in rows], indices, _worker_engine(config))

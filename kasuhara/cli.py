@@ -42,6 +42,25 @@ def parse_line(line: str):
         return None, _error_record(record_id(obj), e.code, e.message)
 
 
+def score_lines(lines: list[str], keys, engine, progress=None) -> list[dict]:
+    """One record per JSON Lines input line (a result or an error record), as ``kasuhara score``
+    writes them; the Dask backfill calls the same. Scored in time order (``keys``, e.g. line
+    numbers, break ties), so each customer's earlier messages are its history."""
+    parsed = [parse_line(line) for line in lines]
+    valid = [i for i, (m, _) in enumerate(parsed) if m is not None]
+    utc_min = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    valid.sort(key=lambda i: (parsed[i][0].received_at is None, parsed[i][0].received_at or utc_min, keys[i]))
+    out: list[dict] = [err for _, err in parsed]
+    state: dict = {}
+    for k in range(0, len(valid), BATCH):
+        chunk = valid[k:k + BATCH]
+        for i, r in zip(chunk, engine.score_batch([parsed[i][0] for i in chunk], state)):
+            out[i] = r.as_dict()
+        if progress:
+            progress(min(k + BATCH, len(valid)), len(valid))
+    return out
+
+
 def cmd_score(args) -> int:
     from kasuhara.models.engine import Engine
     from kasuhara.models.messages import InputError, message_from_dict
@@ -71,21 +90,9 @@ def cmd_score(args) -> int:
         return 2
     with _open_in(args.input) as f:
         lines = [l.rstrip("\r\n") for l in f]
-    parsed = [parse_line(l) for l in lines]
-    valid = [i for i, (m, _) in enumerate(parsed) if m is not None]
-    # time order, so that each customer's history is the messages received before
-    utc_min = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    valid.sort(key=lambda i: (parsed[i][0].received_at is None, parsed[i][0].received_at or utc_min, i))
-    out: list[dict | None] = [err for _, err in parsed]
-    state: dict = {}
-    show = progress_bar("scoring") if (args.progress or (len(valid) >= 500 and sys.stderr.isatty())) else None
-    for k in range(0, len(valid), BATCH):
-        chunk = valid[k:k + BATCH]
-        for i, r in zip(chunk, engine.score_batch([parsed[i][0] for i in chunk], state)):
-            out[i] = r.as_dict()
-        if show:
-            show(min(k + BATCH, len(valid)), len(valid))
-    failed = sum(1 for _, err in parsed if err is not None)
+    show = progress_bar("scoring") if (args.progress or (len(lines) >= 500 and sys.stderr.isatty())) else None
+    out = score_lines(lines, range(len(lines)), engine, show)
+    failed = sum(1 for rec in out if "error" in rec)
     with _open_out(args.output) as g:
         for rec in out:
             g.write(json.dumps(rec, ensure_ascii=False) + "\n")
