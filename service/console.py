@@ -196,7 +196,18 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
             raise ApiError(404, "not_found", f"no scored message {row_id}")
         return out
 
-    @router.get("/v1/tickets/{ticket_id}", tags=["console"])
+    # ticket ids may hold "/" (sent as %2F, decoded before routing): the ids are :path parameters,
+    # and the longer route comes first
+    @router.get("/v1/tickets/{ticket_id:path}/badge-url", tags=["console"])
+    async def ticket_badge_url(ticket_id: str, actor: str = Depends(auth)) -> dict:
+        """The URL of the ticket's SVG badge (signed when KASUHARA_BADGE_SECRET is set)."""
+        check_ticket_id(ticket_id)
+        url = badge_url(ticket_id)
+        if url is None:
+            raise ApiError(404, "badge_disabled", "set KASUHARA_BADGE_SECRET to sign badge URLs")
+        return {"url": url}
+
+    @router.get("/v1/tickets/{ticket_id:path}", tags=["console"])
     async def ticket(ticket_id: str, request: Request, actor: str = Depends(auth)) -> dict:
         """The latest scored message of a ticket (what the widget shows)."""
         check_ticket_id(ticket_id)
@@ -206,16 +217,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
         out["badge_url"] = badge_url(ticket_id)
         return out
 
-    @router.get("/v1/tickets/{ticket_id}/badge-url", tags=["console"])
-    async def ticket_badge_url(ticket_id: str, actor: str = Depends(auth)) -> dict:
-        """The URL of the ticket's SVG badge (signed when KASUHARA_BADGE_SECRET is set)."""
-        check_ticket_id(ticket_id)
-        url = badge_url(ticket_id)
-        if url is None:
-            raise ApiError(404, "badge_disabled", "set KASUHARA_BADGE_SECRET to sign badge URLs")
-        return {"url": url}
-
-    @router.get("/badge/{ticket_id}.svg", tags=["console"])
+    @router.get("/badge/{ticket_id:path}.svg", tags=["console"])
     async def badge(ticket_id: str, request: Request, sig: str | None = Query(None, max_length=64)):
         """The ticket's level as an SVG image (shape + Japanese text)."""
         if settings.badge_secret:

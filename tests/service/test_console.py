@@ -221,8 +221,21 @@ def test_metrics_name_routes_not_ids(client):
     client.get(f"/v1/messages/{row_of(client, 'T-1')['id']}", headers=AUTH)
     client.get(f"/v1/tickets/{uuid.uuid4().hex}", headers=AUTH)
     text = client.get("/metrics").text
-    assert 'endpoint="/v1/messages/{row_id}"' in text and 'endpoint="/v1/tickets/{ticket_id}"' in text
+    assert 'endpoint="/v1/messages/{row_id}"' in text and 'endpoint="/v1/tickets/{ticket_id:path}"' in text
     probe = "/v1/" + uuid.uuid4().hex  # a path no route knows: one shared label, not one per path
     client.get(probe, headers=AUTH)
     text = client.get("/metrics").text
     assert probe not in text and 'endpoint="unmatched"' in text
+
+
+def test_a_ticket_id_with_a_slash_is_reachable(client):
+    ticket = "ZD/" + uuid.uuid4().hex[:8]  # some ticketing systems number tickets like this
+    r = client.post("/v1/score", json={"text": "ふざけるな、ネットに晒すぞ", "ticket_id": ticket}, headers=AUTH)
+    assert r.status_code == 200
+    client.app.state.store.flush()
+    quoted = ticket.replace("/", "%2F")
+    got = client.get(f"/v1/tickets/{quoted}", headers=AUTH)
+    assert got.status_code == 200 and got.json()["ticket_id"] == ticket
+    url = client.get(f"/v1/tickets/{quoted}/badge-url", headers=AUTH).json()["url"]
+    badge = client.get(url)
+    assert badge.status_code == 200 and "未判定" not in badge.text
