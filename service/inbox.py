@@ -83,19 +83,19 @@ def _evidence(detail: dict, text: str | None) -> list[dict]:
     return out
 
 
-def customer_history(store: Store, customer_key: str, now: dt.datetime) -> dict:
+def customer_history(conn, customer_key: str, now: dt.datetime) -> dict:
     """Counts of the customer's stored messages over 1 / 7 / 30 days, their levels and labels over
-    30 days, and the latest few (queue rows), from the store rather than from one result."""
+    30 days, and the latest few (queue rows), from the store rather than from one result; on the
+    caller's connection (one per request)."""
     t = ScoredMessage.__table__
     now = _utc(now)
     since = now - dt.timedelta(days=max(HISTORY_DAYS))
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(t.c.received_at, t.c.level, t.c.labels, t.c.harassment)
-                            .where(t.c.customer_key == customer_key, t.c.received_at >= since,
-                                   t.c.received_at <= now)).all()
-        recent = conn.execute(select(t).where(t.c.customer_key == customer_key)
-                              .order_by(t.c.id.desc()).limit(RECENT_PER_CUSTOMER)).all()
-        total = conn.execute(select(func.count()).select_from(t).where(t.c.customer_key == customer_key)).scalar()
+    rows = conn.execute(select(t.c.received_at, t.c.level, t.c.labels, t.c.harassment)
+                        .where(t.c.customer_key == customer_key, t.c.received_at >= since,
+                               t.c.received_at <= now)).all()
+    recent = conn.execute(select(t).where(t.c.customer_key == customer_key)
+                          .order_by(t.c.id.desc()).limit(RECENT_PER_CUSTOMER)).all()
+    total = conn.execute(select(func.count()).select_from(t).where(t.c.customer_key == customer_key)).scalar()
     counts = {f"messages_{d}d": sum(1 for r in rows if _aware(r[0]) >= now - dt.timedelta(days=d))
               for d in HISTORY_DAYS}
     labels: dict[str, int] = {}
@@ -127,7 +127,7 @@ def _feedback(conn, row_id: int, ticket_id: str | None, message_key: str | None)
              "created_at": _iso(r.created_at)} for r in rows]
 
 
-def _detail(store: Store, conn, r, now: dt.datetime) -> dict:
+def _detail(conn, r, now: dt.datetime) -> dict:
     d = _summary(r)
     detail = r.detail or {}
     quoted = r.quoted or {}
@@ -136,7 +136,7 @@ def _detail(store: Store, conn, r, now: dt.datetime) -> dict:
               "history_at_scoring": detail.get("history"), "detail_stored": r.detail is not None,
               "demands": quoted.get("demands", []), "targets": quoted.get("targets", []),
               "feedback": _feedback(conn, r.id, r.ticket_id, r.message_key)})
-    d["customer_history"] = customer_history(store, r.customer_key, now) if r.customer_key else None
+    d["customer_history"] = customer_history(conn, r.customer_key, now) if r.customer_key else None
     return d
 
 
@@ -155,7 +155,7 @@ def _one(store: Store, cond, now: dt.datetime) -> dict | None:
     try:
         with store.engine.connect() as conn:
             r = conn.execute(select(t).where(cond).order_by(t.c.id.desc()).limit(1)).first()
-            return _detail(store, conn, r, now) if r is not None else None
+            return _detail(conn, r, now) if r is not None else None
     except SQLAlchemyError as e:
         raise StoreError(f"message unavailable: {type(e).__name__}") from None
 

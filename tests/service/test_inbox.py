@@ -177,7 +177,8 @@ def test_queue_by_customer_pseudonym_and_paging(queue_store):
 
 
 def test_customer_history_and_one_message(queue_store):
-    h = customer_history(queue_store, queue_store.key("alice"), NOW)
+    with queue_store.engine.connect() as conn:
+        h = customer_history(conn, queue_store.key("alice"), NOW)
     assert (h["messages_total"], h["messages_1d"], h["messages_30d"], h["harassment_30d"]) == (3, 3, 3, 2)
     assert h["labels_30d"] == {"intimidation": 1, "threat": 1, "demand_compensation": 1}
     assert [r["ticket_id"] for r in h["recent"]] == ["t5", "t3", "t1"]
