@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ VERSIONS = "versions"
 ENV = "KASUHARA_REGISTRY"
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FILES = ("model.skops", "model_card.json", "model_card.md")
+
+log = logging.getLogger("kasuhara.registry")
 
 
 class RegistryError(RuntimeError):
@@ -97,8 +100,15 @@ class Registry:
 
     # -- reading ------------------------------------------------------------------------------
     def base(self) -> Version:
-        return Version(_read_card(self.shipped_dir).get("version", "shipped"), self.shipped_dir,
-                       _read_card(self.shipped_dir), shipped=True)
+        card = _read_card(self.shipped_dir)
+        return Version(card.get("version", "shipped"), self.shipped_dir, card, shipped=True)
+
+    def _registered(self, version: str) -> Version | None:
+        """The registered version named ``version`` (reading only its card), or None."""
+        d = self.root / VERSIONS / version
+        if SAFE_VERSION.match(version) and (d / "model.skops").is_file():
+            return Version(version, d, _read_card(d))
+        return None
 
     def versions(self) -> list[Version]:
         """The shipped base first, then the registered versions, oldest first."""
@@ -111,9 +121,13 @@ class Registry:
         return out
 
     def get(self, version: str) -> Version:
-        for v in self.versions():
-            if v.version == version or (version == "shipped" and v.shipped):
-                return v
+        """One version by name ("shipped": the base), reading only that version's card."""
+        v = None if version == "shipped" else self._registered(version)
+        if v is not None:
+            return v
+        base = self.base()
+        if version in ("shipped", base.version):
+            return base
         known = ", ".join(v.version for v in self.versions())
         raise RegistryError(f"no version {version!r} in {self.root} (known: {known})")
 
@@ -122,26 +136,55 @@ class Registry:
         if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text("utf-8"))
+            ptr = json.loads(p.read_text("utf-8"))
         except json.JSONDecodeError as e:
             raise RegistryError(f"{p}: not JSON ({e.msg})") from None
+        if not isinstance(ptr, dict) or not isinstance(ptr.get("version"), str):
+            raise RegistryError(f"{p}: not a pointer (expected an object with a 'version')")
+        return ptr
 
     def current(self) -> Version:
-        """The serving version: the pointer's, else the shipped base."""
+        """The serving version: the pointer's, else the shipped base. Polled by the service:
+        reads the pointer and only the card of the version it names (never the other
+        versions' cards, so a damaged card elsewhere does not stop serving)."""
         ptr = self.pointer()
         return self.get(ptr["version"]) if ptr else self.base()
 
     def history(self) -> list[dict]:
+        """The events of history.jsonl, oldest first. A corrupt line (a crash mid-append, a
+        hand edit) is skipped, not fatal: the good history stays readable; the skipped line
+        numbers and their count are logged as a warning naming the file."""
         p = self.root / HISTORY
         if not p.is_file():
             return []
-        return [json.loads(line) for line in p.read_text("utf-8").splitlines() if line.strip()]
+        out, bad = [], []
+        for no, line in enumerate(p.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                event = None
+            if isinstance(event, dict):
+                out.append(event)
+            else:
+                bad.append(no)
+        if bad:
+            log.warning(f"{p}: skipped {len(bad)} corrupt line(s): lines {bad}")
+        return out
 
     # -- writing ------------------------------------------------------------------------------
     def _log(self, event: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / HISTORY, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"at": _now(), **event}, ensure_ascii=False) + "\n")
+        p = self.root / HISTORY
+        # a truncated last line (a crash mid-append) must not swallow the new event
+        sep = ""
+        if p.is_file() and p.stat().st_size:
+            with open(p, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                sep = "" if f.read(1) == b"\n" else "\n"
+        with open(p, "a", encoding="utf-8") as f:
+            f.write(sep + json.dumps({"at": _now(), **event}, ensure_ascii=False) + "\n")
 
     def register(self, folder: str | Path, actor: str = "") -> Version:
         """Copy a trained model folder (model.skops + card) into the registry under its

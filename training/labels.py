@@ -189,10 +189,16 @@ def _who(ann: dict) -> str:
 def parse_labelstudio(tasks: list, where: str, lookup: dict | None = None) -> tuple[list[Annotation], Counter]:
     """Annotations from a Label Studio JSON export (tasks with ``annotations``)."""
     lookup = lookup or label_lookup()
+    if not isinstance(tasks, list):
+        raise LabelError(f"{where}: expected a list of tasks (a Label Studio JSON export)")
     out, skipped = [], Counter()
     for n, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise LabelError(f"{where}: task {n}: not an object")
         here = f"{where}: task {task.get('id', n)}"
         data = task.get("data") or {}
+        if not isinstance(data, dict):
+            raise LabelError(f"{here}: 'data' must be an object with 'text'")
         text = data.get(TEXT)
         if not isinstance(text, str) or not text.strip():
             raise LabelError(f"{here}: data.text is missing")
@@ -220,11 +226,11 @@ def _min_value(v) -> list:
     if isinstance(v, str):
         return [v]
     if isinstance(v, dict):
-        return list(v.get("choices") or v.get("labels") or [])
+        return _as_list(v.get("choices") or v.get("labels"))
     if isinstance(v, list):
         names = []
         for x in v:
-            names.extend(x.get("labels") or x.get("choices") or [] if isinstance(x, dict) else [x])
+            names.extend(_as_list(x.get("labels") or x.get("choices")) if isinstance(x, dict) else [x])
         return names
     return [v]
 
@@ -242,9 +248,13 @@ def _cell(v):
 def parse_json_min(items: list, where: str, lookup: dict | None = None) -> list[Annotation]:
     """Annotations from a Label Studio JSON-MIN export (one flat object per annotation)."""
     lookup = lookup or label_lookup()
+    if not isinstance(items, list):
+        raise LabelError(f"{where}: expected a list of items (a Label Studio JSON-MIN export)")
     out = []
     for n, it in enumerate(items):
         here = f"{where}: item {n + 1}"
+        if not isinstance(it, dict):
+            raise LabelError(f"{here}: not an object")
         text = it.get(TEXT)
         if not isinstance(text, str) or not text.strip():
             raise LabelError(f"{here}: 'text' is missing")
@@ -254,6 +264,11 @@ def parse_json_min(items: list, where: str, lookup: dict | None = None) -> list[
             if k == CHOICES or k.startswith(CHOICES + "_"):
                 names.extend(_min_value(v))
             elif k == SPANS:
+                if not isinstance(v or [], list):
+                    raise LabelError(f"{here}: 'evidence' must be a list of spans")
+                if not all(isinstance(s, dict) for s in v or []):
+                    raise LabelError(f"{here}: each 'evidence' entry must be an object "
+                                     "({\"start\", \"end\", \"text\", \"labels\"})")
                 for s in v or []:
                     for i in _ids(_min_value([s]), lookup, here):
                         spans.append({"label": i, "start": s.get("start"), "end": s.get("end"), "text": s.get("text")})
@@ -273,6 +288,8 @@ def parse_plain(rows: list[dict], where: str, source: str, lookup: dict | None =
     ``annotator``, ``created_at``."""
     tax = tax or load_taxonomy()
     lookup = lookup or label_lookup(tax)
+    if not isinstance(rows, list):
+        raise LabelError(f"{where}: expected a list of rows")
     out = []
     for n, row in enumerate(rows):
         here = f"{where}: {'line' if source == 'jsonl' else 'row'} {n + 2 if source == 'csv' else n + 1}"
@@ -464,9 +481,11 @@ def validate_records(records: list[dict], where: str, tax: Taxonomy | None = Non
         if not isinstance(r, dict) or not isinstance(r.get("text"), str) or not r["text"].strip():
             raise LabelError(f"{where}: line {n}: a labelled record needs 'text'")
         labels = r.get("labels")
-        if not isinstance(labels, list) or set(labels) - known:
+        if not isinstance(labels, list) or not all(isinstance(l, str) for l in labels):
+            raise LabelError(f"{where}: line {n}: 'labels' must be a list of taxonomy ids")
+        if set(labels) - known:
             raise LabelError(f"{where}: line {n}: 'labels' must be a list of taxonomy ids"
-                             + (f" (unknown: {sorted(set(labels) - known)})" if isinstance(labels, list) else ""))
+                             f" (unknown: {sorted(set(labels) - known)})")
         out.append({**r, "id": r.get("id") or f"lbl-{text_key(r['text'])}", "source": r.get("source") or "added",
                     "harassment": any(l in conduct for l in labels)})
     return out

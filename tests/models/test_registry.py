@@ -107,3 +107,84 @@ def test_regression_message_names_the_label_in_japanese():
     text = Regression("f1", "threat", 0.8, 0.7).describe("脅迫")
     assert text == "threat（脅迫）F1: 現行 0.800 → 候補 0.700（-0.100）"
     assert "誤検知率" in Regression("fpr_non_harassment", None, 0.02, 0.05).describe()
+
+
+# history.jsonl with damaged lines (a crash mid-append, a hand edit): the good history is kept
+@pytest.mark.parametrize("lines, expected, skipped", [
+    (['{"event": "promote", "version": "a"}', '{"event": "rollb'], ["a"], [2]),  # truncated last line
+    (['{"event": "promote", "version": "a"}', "garbage", '{"event": "rollback", "version": "b"}'], ["a", "b"], [2]),
+    (['[1, 2]', '{"event": "promote", "version": "a"}'], ["a"], [1]),  # JSON but not an event
+    (['{"event": "promote", "version": "a"}', ""], ["a"], []),
+])
+def test_history_skips_corrupt_lines_and_says_which(tmp_path, caplog, lines, expected, skipped):
+    r = Registry(tmp_path / "reg")
+    r.root.mkdir()
+    (r.root / "history.jsonl").write_text("\n".join(lines), "utf-8")
+    assert [h["version"] for h in r.history()] == expected
+    if skipped:
+        assert f"history.jsonl: skipped {len(skipped)} corrupt line" in caplog.text
+        assert f"lines {skipped}" in caplog.text
+    else:
+        assert "corrupt" not in caplog.text
+
+
+def test_an_event_logged_after_a_truncated_line_is_not_lost(reg):
+    reg.root.joinpath("history.jsonl").write_text('{"event": "promote", "version": "x"}\n{"event": "pro', "utf-8")
+    reg.promote("2026.12.01-aaaaaaa")
+    assert [h["version"] for h in reg.history()] == ["x", "2026.12.01-aaaaaaa"]
+
+
+def counting_card_reads(monkeypatch):
+    """Wrap the registry's own card reader: which folders' cards were read."""
+    from kasuhara.models import registry as mod
+
+    seen, real = [], mod._read_card
+    monkeypatch.setattr(mod, "_read_card", lambda folder: (seen.append(folder.name), real(folder))[1])
+    return seen
+
+
+@pytest.mark.parametrize("promoted, expected_reads", [
+    (None, ["model"]),  # nothing promoted: only the shipped card, once
+    ("2026.12.02-bbbbbbb", ["2026.12.02-bbbbbbb"]),  # only the card the pointer names
+    (SHIPPED, ["model"]),
+])
+def test_current_reads_only_the_card_it_serves(reg, monkeypatch, promoted, expected_reads):
+    for i in range(3, 8):
+        put_version(reg, f"2026.12.0{i}-ccccccc", f"2026-12-0{i}T00:00:00+00:00")
+    if promoted == SHIPPED:
+        reg.promote("2026.12.01-aaaaaaa")
+        reg.rollback()
+    elif promoted:
+        reg.promote(promoted)
+    shipped_name = reg.shipped_dir.name
+    seen = counting_card_reads(monkeypatch)
+    cur = reg.current()
+    assert cur.version == (promoted or SHIPPED) and cur.shipped == (promoted in (None, SHIPPED))
+    assert ["model" if s == shipped_name else s for s in list(seen)] == expected_reads
+
+
+@pytest.mark.parametrize("promoted", ["2026.12.02-bbbbbbb", None])
+def test_a_corrupt_card_of_another_version_does_not_break_current(reg, promoted):
+    if promoted:
+        reg.promote(promoted)
+    (reg.root / "versions" / "2026.12.01-aaaaaaa" / "model_card.json").write_text("{not json", "utf-8")
+    assert reg.current().version == (promoted or SHIPPED)
+    assert reg.get("2026.12.02-bbbbbbb").card["version"] == "2026.12.02-bbbbbbb"
+
+
+@pytest.mark.parametrize("pointer, message", [
+    ('{"version": "2026.12.09-zzzzzzz"}', "no version '2026.12.09-zzzzzzz'"),
+    ('{"version": "../../etc"}', "no version '../../etc'"),
+    ("[1]", "not a pointer"),
+    ('{"path": "/x"}', "not a pointer"),
+    ("{oops", "not JSON"),
+])
+def test_a_bad_pointer_is_a_registry_error(reg, pointer, message):
+    reg.root.joinpath("current.json").write_text(pointer, "utf-8")
+    with pytest.raises(RegistryError, match=message):
+        reg.current()
+
+
+def test_get_matches_versions(reg):
+    assert [reg.get(v.version) for v in reg.versions()] == reg.versions()
+    assert reg.get("shipped") == reg.base()

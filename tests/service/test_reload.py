@@ -4,6 +4,8 @@ import json
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from kasuhara.models.artifact import ArtifactError
 from kasuhara.models.registry import Registry
 from kasuhara.service.reload import ModelReloader, serving_model_path
@@ -91,3 +93,14 @@ def test_a_model_whose_version_differs_from_its_card_is_not_served(tmp_path):
     reg, app, rl, shipped = setup(tmp_path, lambda path, policy, cascade: FakeEngine("something-else"))
     reg.promote("v-1")
     assert rl.check() is False and app.state.engine.version == shipped
+
+
+@pytest.mark.parametrize("damaged", ["v-1", "v-3"])
+def test_a_damaged_card_of_another_version_does_not_stop_switching(tmp_path, damaged):
+    """The poller reads only the pointer and the card it names: a broken card elsewhere in
+    the registry must not leave the service stuck on the old model."""
+    reg, app, rl, _ = setup(tmp_path, loader_of([]))
+    put_version(reg, "v-3")
+    reg.promote("v-2")
+    (reg.root / "versions" / damaged / "model_card.json").write_text("{broken", "utf-8")
+    assert rl.check() is True and app.state.engine.version == "v-2"

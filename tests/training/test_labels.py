@@ -216,3 +216,37 @@ def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
     p.write_bytes("text,labels\n死ね,insult\n".encode("cp932"))
     with pytest.raises(LabelError, match="not UTF-8"):
         read_annotations(p)
+
+
+# malformed structures: a LabelError that says where, never an AttributeError / TypeError
+@pytest.mark.parametrize("parse, content, message", [
+    (parse_labelstudio, [{"data": ["x"], "annotations": []}], r"task 0: 'data' must be an object"),
+    (parse_labelstudio, ["not a task"], r"task 0: not an object"),
+    (parse_labelstudio, {"data": {"text": "x"}}, r"expected a list of tasks"),
+    (parse_json_min, [{"text": TEXT_A, "evidence": ["insult"]}], r"item 1: each 'evidence' entry must be an object"),
+    (parse_json_min, [{"text": TEXT_A, "evidence": "insult"}], r"item 1: 'evidence' must be a list"),
+    (parse_json_min, [{"text": TEXT_A, "evidence": [{"start": 0, "end": 2, "labels": {"x": 1}}]}],
+     r"item 1: unknown label"),
+    (parse_json_min, ["not an item"], r"item 1: not an object"),
+    (parse_json_min, [{"text": TEXT_A, "labels_conduct": [["threat"]]}], r"item 1: unknown label"),
+    (parse_json_min, [{"text": TEXT_A, "labels_conduct": [{"choices": {"a": 1}}]}], r"item 1: unknown label"),
+])
+def test_malformed_structures_are_label_errors(parse, content, message):
+    with pytest.raises(LabelError, match=message):
+        parse(content, "x.json")
+
+
+@pytest.mark.parametrize("records, message", [
+    ([{"text": "x", "labels": [{"id": "threat"}]}], r"line 1: 'labels' must be a list of taxonomy ids"),
+    ([{"text": "x", "labels": [["threat"]]}], r"line 1: 'labels' must be a list of taxonomy ids"),
+])
+def test_validate_records_rejects_unhashable_labels(records, message):
+    from kasuhara.training.labels import validate_records
+
+    with pytest.raises(LabelError, match=message):
+        validate_records(records, "x.jsonl")
+
+
+def test_json_min_single_label_string_inside_a_dict_is_one_label():
+    [a] = parse_json_min([{"text": TEXT_A, "labels_conduct": {"choices": "threat"}}], "min.json")
+    assert a.labels == ("threat",)
