@@ -19,6 +19,8 @@ class Level:
     icon: str
     shield: bool
     description: str
+    colour: str  # the badge's colour and the console's (CSS --lv-ID)
+    background: str  # the console's tint for this level (CSS --lv-ID-bg)
 
     @property
     def badge(self) -> str:
@@ -27,7 +29,8 @@ class Level:
 
     def as_dict(self) -> dict:
         return {"id": self.id, "ja": self.ja, "en": self.en, "icon": self.icon, "shield": self.shield,
-                "description": self.description, "rank": LEVELS.index(self.id)}
+                "description": self.description, "rank": LEVELS.index(self.id), "colour": self.colour,
+                "background": self.background}
 
 
 @cache

@@ -39,9 +39,6 @@ ASSET_TYPES = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset
 PSEUDONYM = re.compile(r"^[0-9a-f]{6,64}$")
 SIG_CHARS = 32
 
-# the badge: a colour per level on top of the shape and the text (never colour alone)
-BADGE_COLOURS = {"none": "#3f6b4f", "low": "#2f5f8a", "medium": "#8a5a00", "high": "#b03a1e",
-                 "critical": "#8f1028"}
 
 
 # -- pure helpers --------------------------------------------------------------------------
@@ -76,20 +73,6 @@ def _text_width(s: str, size: float) -> float:
     return sum(size if ord(ch) > 0x2E7F else size * 0.6 for ch in s)
 
 
-def _shape(level_id: str, x: float, cy: float, r: float) -> str:
-    """The level's icon drawn as a shape (○ △ ▲ ■ ✖), white on the badge colour."""
-    if level_id == "none":
-        return f'<circle cx="{x + r}" cy="{cy}" r="{r - 1}" fill="none" stroke="#fff" stroke-width="2"/>'
-    if level_id in ("low", "medium"):
-        pts = f"{x},{cy + r - 1} {x + r},{cy - r} {x + 2 * r},{cy + r - 1}"
-        fill = 'fill="#fff"' if level_id == "medium" else 'fill="none" stroke="#fff" stroke-width="2"'
-        return f'<polygon points="{pts}" {fill} stroke-linejoin="round"/>'
-    if level_id == "high":
-        return f'<rect x="{x + 1}" y="{cy - r + 1}" width="{2 * r - 2}" height="{2 * r - 2}" fill="#fff"/>'
-    return (f'<path d="M{x + 1},{cy - r + 1} L{x + 2 * r - 1},{cy + r - 1} M{x + 2 * r - 1},{cy - r + 1} '
-            f'L{x + 1},{cy + r - 1}" stroke="#fff" stroke-width="3" stroke-linecap="round"/>')
-
-
 def badge_svg(level: Level | None) -> str:
     """A small two-part badge: 「カスハラ判定」 and the level's shape + Japanese label
     (「未判定」 when the ticket has no scored message)."""
@@ -99,9 +82,9 @@ def badge_svg(level: Level | None) -> str:
     lw = _text_width(left, size) + 2 * pad
     rw = _text_width(right, size) + 2 * pad + (2 * r + 5 if level is not None else 0)
     w, h = lw + rw, 22
-    colour = BADGE_COLOURS[level.id] if level is not None else "#666"
+    colour = level.colour if level is not None else "#666"
     label = f"カスハラ判定: {right}" + (f"（{level.description}）" if level is not None else "")
-    shape = _shape(level.id, lw + pad, h / 2, r) if level is not None else ""
+    shape = f'<text x="{lw + pad:.1f}" y="15">{escape(level.icon)}</text>' if level is not None else ""
     tx = lw + pad + (2 * r + 5 if level is not None else 0)
     font = "'Noto Sans CJK JP','Hiragino Sans','Yu Gothic','Meiryo',sans-serif"
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h}" role="img" '
@@ -112,6 +95,12 @@ def badge_svg(level: Level | None) -> str:
             f'<g font-family="{font}" font-size="{size:.0f}" fill="#fff">'
             f'<text x="{pad}" y="15">{escape(left)}</text>{shape}'
             f'<text x="{tx:.1f}" y="15" font-weight="bold">{escape(right)}</text></g></svg>')
+
+
+def levels_css(levels: dict[str, Level]) -> str:
+    """The levels' colours as the CSS variables the pages use (one source: levels.json)."""
+    rules = "".join(f"  --lv-{lv.id}: {lv.colour}; --lv-{lv.id}-bg: {lv.background};\n" for lv in levels.values())
+    return f":root {{\n{rules}}}\n"
 
 
 def _asset(name: str) -> bytes | None:
@@ -246,7 +235,7 @@ def console_router(settings: Settings, auth: Callable) -> APIRouter:
 
     @router.get("/console/assets/{name}", include_in_schema=False)
     async def asset(name: str):
-        body = _asset(name)
+        body = levels_css(levels).encode() if name == "levels.css" else _asset(name)
         if body is None:
             raise ApiError(404, "not_found", "no such file")
         return Response(body, media_type=ASSET_TYPES[name.rsplit(".", 1)[1]],

@@ -200,6 +200,7 @@ def test_pages_embed_no_key_and_frame_as_configured(tmp_path, engine):
     ("console.js", 200, "text/javascript"),
     ("common.js", 200, "text/javascript"),
     ("kasuhara.css", 200, "text/css"),
+    ("levels.css", 200, "text/css"),
     ("missing.js", 404, None),
     ("..%2Fapp.py", 404, None),
     ("console.html", 404, None),
@@ -209,6 +210,15 @@ def test_assets(client, name, status, ctype):
     assert r.status_code == status
     if ctype:
         assert r.headers["content-type"].startswith(ctype)
+
+
+def test_level_colours_come_from_the_levels_data(client):
+    from kasuhara.models.levels import load_levels
+
+    css = client.get("/console/assets/levels.css").text
+    for lv in load_levels().values():
+        assert f"--lv-{lv.id}: {lv.colour};" in css and f"--lv-{lv.id}-bg: {lv.background};" in css
+    assert "--lv-none:" not in client.get("/console/assets/kasuhara.css").text  # defined once
 
 
 @pytest.mark.parametrize("value", ["'self'; script-src *", "'self'\r\nX: y", ""])
